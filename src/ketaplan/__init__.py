@@ -1,0 +1,112 @@
+"""ketaplan: ketamine and esketamine treatment protocols laid onto a clinic's calendar.
+
+The public API is what this module exports; every other module is private.
+
+>>> import datetime as dt
+>>> import ketaplan
+>>> clinic = ketaplan.Clinic(name="Lakeside Clinic", timezone="America/Toronto", holidays=("CA-ON",))
+>>> plan = ketaplan.Plan.create(
+...     "demo-1",
+...     ketaplan.builtin_protocols()["esketamine-nasal"],
+...     clinic,
+...     dt.date(2027, 1, 11),
+...     now=dt.datetime(2027, 1, 4, 12, 0, tzinfo=dt.UTC),
+... )
+>>> plan.sessions[0].start.isoformat()
+'2027-01-11T09:00:00-05:00'
+>>> plan.is_draft
+True
+"""
+
+from ._clinic import Busy, Clinic, Closure, Hours
+from ._dosing import Derived, DerivedValue, DoseEntry, DoseField, Quantity
+from ._library import builtin_protocols, load_protocol
+from ._plan import CalendarOptions, Patient, PendingPhase, Plan, Preferences, Revision, SignOff
+from ._planfile import load_plan
+from ._protocol import (
+    AssessmentRule,
+    Checkpoint,
+    Companion,
+    Every,
+    MonitoringForm,
+    Offsets,
+    PerWeek,
+    Phase,
+    Protocol,
+    Route,
+    SessionKind,
+    SessionTemplate,
+)
+from ._schedule import Schedule, schedule
+from ._serialize import plan_from_json, plan_to_json
+from ._session import Move, Session, SessionStatus
+from ._units import DurationRange, Interval, IntervalRange, Weekday
+from ._write import write_outputs
+from .exceptions import (
+    KetaplanError,
+    KetaplanWarning,
+    OutputError,
+    ScheduleError,
+    SpecError,
+    UnknownProtocolError,
+)
+from .export import render_clinician_html, render_clinician_markdown, render_ics, render_patient_html, render_patient_markdown
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AssessmentRule",
+    "Busy",
+    "CalendarOptions",
+    "Checkpoint",
+    "Clinic",
+    "Closure",
+    "Companion",
+    "Derived",
+    "DerivedValue",
+    "DoseEntry",
+    "DoseField",
+    "DurationRange",
+    "Every",
+    "Hours",
+    "Interval",
+    "IntervalRange",
+    "KetaplanError",
+    "KetaplanWarning",
+    "MonitoringForm",
+    "Move",
+    "Offsets",
+    "OutputError",
+    "Patient",
+    "PendingPhase",
+    "PerWeek",
+    "Phase",
+    "Plan",
+    "Preferences",
+    "Protocol",
+    "Quantity",
+    "Revision",
+    "Route",
+    "Schedule",
+    "ScheduleError",
+    "Session",
+    "SessionKind",
+    "SessionStatus",
+    "SessionTemplate",
+    "SignOff",
+    "SpecError",
+    "UnknownProtocolError",
+    "Weekday",
+    "builtin_protocols",
+    "load_plan",
+    "load_protocol",
+    "plan_from_json",
+    "plan_to_json",
+    "render_clinician_html",
+    "render_clinician_markdown",
+    "render_ics",
+    "render_patient_html",
+    "render_patient_markdown",
+    "schedule",
+    "write_outputs",
+]

@@ -1,0 +1,5 @@
+"""``python -m ketaplan``."""
+
+from ._cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,211 @@
+"""The clinic calendar: time zone, opening hours, closures, holidays, chairs and bookings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+import zoneinfo
+from collections.abc import Iterable, Mapping
+
+import attrs
+import holidays as _holidays
+
+from ._units import Weekday, format_duration
+from .exceptions import SpecError
+
+__all__ = ["Busy", "Clinic", "Closure", "Hours", "default_hours"]
+
+
+@attrs.frozen(order=True)
+class Hours:
+    """One opening period of a day, ``opens`` to ``closes`` in wall-clock time."""
+
+    opens: dt.time
+    closes: dt.time
+
+    def __attrs_post_init__(self) -> None:
+        if self.closes <= self.opens:
+            raise SpecError("clinic.hours", str(self), "the closing time comes after the opening time")
+
+    @classmethod
+    def parse_day(cls, text: object, *, field: str) -> tuple[Hours, ...]:
+        """Read ``"08:00-18:00"`` or ``"08:00-12:00, 13:00-17:00"``."""
+        periods = []
+        if not isinstance(text, str) or not text.strip():
+            raise SpecError(field, text, "expected opening hours such as '08:00-18:00'")
+        for part in text.split(","):
+            match = re.match(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$", part)
+            if match is None:
+                raise SpecError(field, text, "expected opening hours such as '08:00-18:00' or '08:00-12:00, 13:00-17:00'")
+            numbers = [int(group) for group in match.groups()]
+            try:
+                opens, closes = dt.time(numbers[0], numbers[1]), dt.time(numbers[2], numbers[3])
+            except ValueError:
+                raise SpecError(field, text, "hours run from 00:00 to 23:59") from None
+            if closes <= opens:
+                raise SpecError(field, text, "each period closes after it opens, e.g. '08:00-18:00'")
+            periods.append(cls(opens, closes))
+        return tuple(sorted(periods))
+
+    def __str__(self) -> str:
+        return f"{self.opens:%H:%M}-{self.closes:%H:%M}"
+
+
+def default_hours() -> dict[Weekday, tuple[Hours, ...]]:
+    """Monday to Friday, 08:00 to 18:00."""
+    return {day: (Hours(dt.time(8), dt.time(18)),) for day in list(Weekday)[:5]}
+
+
+@attrs.frozen
+class Closure:
+    """Days the clinic is closed, ``first`` to ``last`` inclusive, with the reason."""
+
+    first: dt.date
+    last: dt.date
+    reason: str = "clinic closed"
+
+    def __attrs_post_init__(self) -> None:
+        if self.last < self.first:
+            raise SpecError("clinic.closures", f"{self.first}..{self.last}", "the last day comes after the first")
+
+    def covers(self, day: dt.date) -> bool:
+        """Whether the clinic is closed on ``day`` by this closure."""
+        return self.first <= day <= self.last
+
+
+def _aware(_instance: object, attribute: attrs.Attribute[dt.datetime], value: dt.datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise SpecError(f"busy.{attribute.name}", value, "expected an aware datetime (with a time zone)")
+
+
+@attrs.frozen
+class Busy:
+    """An existing booking that takes one chair from ``start`` to ``end``."""
+
+    start: dt.datetime = attrs.field(validator=_aware)
+    end: dt.datetime = attrs.field(validator=_aware)
+    label: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if self.end <= self.start:
+            raise SpecError("busy.end", self.end, f"the end comes after the start ({self.start})")
+
+
+def _zone(_instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    _load_zone(value, "clinic.timezone")
+
+
+@functools.cache
+def _load_zone(key: str, field: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(key)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        raise SpecError(field, key, "expected an IANA time zone such as 'America/Toronto' or 'Europe/London'") from None
+
+
+def _holiday_codes(_instance: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]) -> None:
+    for code in value:
+        _holiday_calendar(code, 2000)
+
+
+@functools.cache
+def _holiday_calendar(code: str, year: int) -> Mapping[dt.date, str]:
+    country, _, subdivision = code.partition("-")
+    supported = _holidays.list_supported_countries()
+    if country not in supported:
+        raise SpecError(
+            "clinic.holidays", code, "expected an ISO country code with an optional subdivision, such as 'CA-ON', 'GB-ENG' or 'US'"
+        )
+    if subdivision and subdivision not in supported[country]:
+        raise SpecError("clinic.holidays", code, f"{country} subdivisions are {', '.join(supported[country])}")
+    calendar = _holidays.country_holidays(country, subdiv=subdivision or None, years=year, language="en_US")
+    return dict(calendar.items())
+
+
+@attrs.frozen
+class Clinic:
+    """Where and when the clinic treats patients.
+
+    ``timezone`` is an IANA zone; every appointment is a wall-clock time in
+    it. ``hours`` maps each open weekday to its opening periods (a weekday not
+    listed is closed). ``holidays`` are statutory calendars by country and
+    subdivision (``"CA-ON"``); ``closures`` extra closed days; ``busy`` the
+    existing bookings, of which ``chairs`` may overlap at once. ``min_gap`` is
+    the least time between two dosing sessions and ``consecutive_days``
+    whether dosing may fall on consecutive days.
+    """
+
+    name: str
+    timezone: str = attrs.field(validator=_zone)
+    address: str = ""
+    phone: str = ""
+    hours: Mapping[Weekday, tuple[Hours, ...]] = attrs.field(
+        factory=default_hours, converter=lambda value: {Weekday(k): tuple(v) for k, v in sorted(value.items())}
+    )
+    holidays: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_holiday_codes)
+    closures: tuple[Closure, ...] = attrs.field(default=(), converter=tuple)
+    min_gap: dt.timedelta = dt.timedelta(0)
+    consecutive_days: bool = True
+    chairs: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    busy: tuple[Busy, ...] = attrs.field(default=(), converter=lambda value: tuple(sorted(value, key=lambda b: b.start)))
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The clinic's time zone."""
+        return _load_zone(self.timezone, "clinic.timezone")
+
+    def holiday(self, day: dt.date) -> str | None:
+        """The name of the statutory holiday on ``day`` (with its calendar), or ``None``."""
+        for code in self.holidays:
+            name = _holiday_calendar(code, day.year).get(day)
+            if name is not None:
+                return f"{name} ({code})"
+        return None
+
+    def closed_reason(self, day: dt.date) -> str | None:
+        """Why the clinic is closed on ``day``, or ``None`` when it is open."""
+        for closure in self.closures:
+            if closure.covers(day):
+                return f"closure: {closure.reason}"
+        holiday = self.holiday(day)
+        if holiday is not None:
+            return f"statutory holiday: {holiday}"
+        if not self.hours.get(Weekday(day.weekday())):
+            return f"the clinic is closed on {Weekday(day.weekday()).label}s"
+        return None
+
+    def local(self, day: dt.date, time: dt.time) -> dt.datetime | None:
+        """The aware datetime of wall-clock ``time`` on ``day``, or ``None`` if DST skips it."""
+        moment = dt.datetime.combine(day, time, tzinfo=self.zone)
+        back = moment.astimezone(dt.UTC).astimezone(self.zone)
+        return moment if back.replace(tzinfo=None) == moment.replace(tzinfo=None) else None
+
+    def hours_reason(self, start: dt.datetime, end: dt.datetime) -> str | None:
+        """Why ``start``-``end`` falls outside opening hours, or ``None`` when it fits."""
+        local_start, local_end = start.astimezone(self.zone), end.astimezone(self.zone)
+        periods = self.hours.get(Weekday(local_start.weekday()), ())
+        for period in periods:
+            if (
+                local_end.date() == local_start.date()
+                and period.opens <= local_start.time()
+                and local_end.time() <= period.closes
+            ):
+                return None
+        opening = ", ".join(str(period) for period in periods)
+        length = format_duration(end - start)
+        return f"a {length} session from {local_start:%H:%M} does not fit the opening hours ({opening})"
+
+    def full(self, start: dt.datetime, end: dt.datetime, extra: Iterable[tuple[dt.datetime, dt.datetime]] = ()) -> bool:
+        """Whether all chairs are taken at some moment between ``start`` and ``end``."""
+        edges: list[tuple[dt.datetime, int]] = []
+        for busy_start, busy_end in (*((b.start, b.end) for b in self.busy), *extra):
+            if busy_start < end and start < busy_end:
+                edges.append((max(busy_start, start), 1))
+                edges.append((min(busy_end, end), -1))
+        in_use = 0
+        for _moment, change in sorted(edges):
+            in_use += change
+            if in_use >= self.chairs:
+                return True
+        return False

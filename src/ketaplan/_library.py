@@ -1,0 +1,331 @@
+"""Built-in routes and protocols, and reading protocol files.
+
+Routes live in ``data/routes.toml`` and protocols in ``data/protocols/``, as
+TOML with a source for every fact. A user's own protocol file has the same
+form and is loaded by path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import functools
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from ._dosing import Derived, DoseField
+from ._protocol import (
+    AssessmentRule,
+    Cadence,
+    Checkpoint,
+    Companion,
+    Every,
+    MonitoringForm,
+    Offsets,
+    PerWeek,
+    Phase,
+    Protocol,
+    Route,
+    SessionKind,
+    SessionTemplate,
+)
+from ._reader import Table, load_toml
+from ._units import DurationRange, Interval, IntervalRange, Weekday, parse_duration
+from .exceptions import SpecError, UnknownProtocolError
+
+__all__ = ["builtin_protocols", "load_protocol", "protocol_from_toml", "routes"]
+
+_KINDS = ", ".join(kind.value for kind in SessionKind)
+
+
+def _data(name: str) -> Any:
+    return resources.files("ketaplan").joinpath("data", name)
+
+
+@functools.cache
+def routes() -> dict[str, Route]:
+    """The built-in routes by name."""
+    text = _data("routes.toml").read_text(encoding="utf-8")
+    root = Table(tomllib.loads(text), "")
+    root.table("sources")
+    section = root.table("routes")
+    result = {name: _route(name, section.table(name)) for name in section.data}
+    section.finish()
+    root.finish()
+    return result
+
+
+def route_sources() -> dict[str, str]:
+    """The sources cited by the built-in routes."""
+    data = tomllib.loads(_data("routes.toml").read_text(encoding="utf-8"))
+    return dict(data.get("sources", {}))
+
+
+@functools.cache
+def builtin_protocols() -> dict[str, Protocol]:
+    """The built-in protocols by name, in name order."""
+    folder = _data("protocols")
+    found = {}
+    for entry in sorted(folder.iterdir(), key=lambda item: item.name):
+        if entry.name.endswith(".toml"):
+            data = tomllib.loads(entry.read_text(encoding="utf-8"))
+            protocol = protocol_from_toml(data, f"protocol {entry.name}")
+            found[protocol.name] = protocol
+    return found
+
+
+def load_protocol(reference: str, *, base: Path | None = None) -> Protocol:
+    """A built-in protocol by name, or a protocol file by path (relative to ``base``)."""
+    known = builtin_protocols()
+    if reference in known:
+        return known[reference]
+    if reference.endswith(".toml") or "/" in reference or "\\" in reference:
+        path = Path(reference)
+        if base is not None and not path.is_absolute():
+            path = base / path
+        return protocol_from_toml(load_toml(path, what="plan.protocol"), str(path))
+    close = difflib.get_close_matches(reference, list(known), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise UnknownProtocolError(
+        "plan.protocol", reference, f"{hint}built-in protocols are {', '.join(known)}; or give a path to a .toml file"
+    )
+
+
+def protocol_from_toml(data: dict[str, Any], origin: str) -> Protocol:
+    """Build a :class:`Protocol` from the parsed TOML of a protocol file."""
+    root = Table(data, "")
+    head = root.table("protocol")
+    route_name = head.require("route", str)
+    known_routes = routes()
+    if route_name not in known_routes:
+        raise SpecError("protocol.route", route_name, f"expected one of {', '.join(known_routes)}")
+    route = known_routes[route_name]
+    sources = {**route_sources(), **_sources(root.table("sources"))}
+    templates = _templates(root.table("sessions"), route)
+    phases = tuple(_phase(table) for table in root.tables("phases"))
+    assessments = tuple(_assessment(table) for table in root.tables("assessments"))
+    form = _form(root.table("monitoring_form")) if "monitoring_form" in root else None
+    protocol = Protocol(
+        name=head.require("name", str),
+        title=head.require("title", str),
+        summary=head.get("summary", str, ""),
+        route=route,
+        phases=phases,
+        sessions=templates,
+        weekdays=tuple(Weekday.parse(day, field="protocol.weekdays") for day in head.strings("weekdays"))
+        or (Weekday.MO, Weekday.TH),
+        assessments=assessments,
+        monitoring_form=form,
+        drug=head.get("drug", str, "ketamine"),
+        min_gap=head.convert("min_gap", parse_duration, parse_duration("0 min")),
+        lateness=head.get("lateness", str, ""),
+        notes=head.strings("notes"),
+        sources=sources,
+    )
+    head.finish()
+    root.finish()
+    return protocol
+
+
+def _sources(table: Table) -> dict[str, str]:
+    for key, value in table.data.items():
+        table.get(key, str, "")
+        if not value.strip():
+            raise SpecError(table.field(key), value, "a source needs a citation")
+    table.finish()
+    return dict(table.data)
+
+
+def _route(name: str, table: Table) -> Route:
+    fields = []
+    for item in table.tables("dose_fields"):
+        fields.append(
+            DoseField(
+                name=item.require("name", str),
+                label=item.require("label", str),
+                unit=item.require("unit", str),
+                form=cast(Literal["decimal", "integer"], _choice(item, "form", ("decimal", "integer"), "decimal")),
+                required=item.get("required", bool, True),
+                note=item.get("note", str, ""),
+            )
+        )
+        item.finish()
+    derived = []
+    for item in table.tables("derived"):
+        derived.append(
+            Derived(
+                name=item.require("name", str),
+                label=item.require("label", str),
+                unit=item.require("unit", str),
+                inputs=item.strings("inputs"),
+                formula=cast(Literal["product", "intervals"], _choice(item, "formula", ("product", "intervals"), "product")),
+            )
+        )
+        item.finish()
+    session = _template("dosing", table.table("session"), None) if "session" in table else None
+    route = Route(
+        name=name,
+        title=table.require("title", str),
+        snomed=table.require("snomed", str),
+        dose_fields=tuple(fields),
+        derived=tuple(derived),
+        session=session,
+        sources=table.strings("sources"),
+    )
+    table.finish()
+    return route
+
+
+def _choice(table: Table, key: str, choices: tuple[str, ...], default: str) -> str:
+    value = table.get(key, str, default)
+    if value not in choices:
+        raise SpecError(table.field(key), value, f"expected one of {', '.join(choices)}")
+    return value
+
+
+def _templates(table: Table, route: Route) -> tuple[SessionTemplate, ...]:
+    result = []
+    for name in table.data:
+        base = route.session if route.session is not None and name == route.session.name else None
+        result.append(_template(name, table.table(name), base))
+    if route.session is not None and route.session.name not in table.data:
+        result.append(route.session)
+    table.finish()
+    return tuple(result)
+
+
+def _template(name: str, table: Table, base: SessionTemplate | None) -> SessionTemplate:
+    def lines(key: str, inherited: tuple[str, ...]) -> tuple[str, ...]:
+        return table.strings(key) if key in table else inherited
+
+    checkpoints = tuple(
+        _checkpoint(item) for item in table.tables("checkpoints")
+    ) if "checkpoints" in table else (base.checkpoints if base else ())
+    kind_text = table.get("kind", str, base.kind.value if base else "")
+    try:
+        kind = SessionKind(kind_text)
+    except ValueError:
+        raise SpecError(table.field("kind"), kind_text, f"expected one of {_KINDS}") from None
+    template = SessionTemplate(
+        name=name,
+        kind=kind,
+        title=table.get("title", str, base.title if base else "") or kind.label,
+        duration=table.convert("duration", parse_duration, base.duration if base else None)  # type: ignore[arg-type]
+        or _missing(table, "duration"),
+        setting=cast(
+            Literal["clinic", "home", "telehealth"],
+            _choice(table, "setting", ("clinic", "home", "telehealth"), base.setting if base else "clinic"),
+        ),
+        uses_chair=table.get("uses_chair", bool, base.uses_chair if base else False),
+        checkpoints=checkpoints,
+        preparation=lines("preparation", base.preparation if base else ()),
+        during=lines("during", base.during if base else ()),
+        aftercare=lines("aftercare", base.aftercare if base else ()),
+        side_effects=lines("side_effects", base.side_effects if base else ()),
+        call_the_clinic=lines("call_the_clinic", base.call_the_clinic if base else ()),
+        sources=lines("sources", base.sources if base else ()),
+    )
+    table.finish()
+    return template
+
+
+def _missing(table: Table, key: str) -> Any:
+    raise SpecError(table.field(key), None, "this field is required")
+
+
+def _checkpoint(table: Table) -> Checkpoint:
+    checkpoint = Checkpoint(
+        at=parse_duration(table.require("at", str), field=table.field("at")),
+        label=table.require("label", str),
+        sources=table.strings("sources"),
+    )
+    table.finish()
+    return checkpoint
+
+
+def _phase(table: Table) -> Phase:
+    companions = []
+    for item in table.tables("companions"):
+        after, before = item.optional("after", str), item.optional("before", str)
+        if (after is None) == (before is None):
+            raise SpecError(item.field("after"), after, "give exactly one of after or before, e.g. after = '24-72 h'")
+        direction: Literal["after", "before"] = "after" if after is not None else "before"
+        companions.append(
+            Companion(
+                session=item.require("session", str),
+                anchor=cast(Literal["each", "first", "last"], _choice(item, "anchor", ("each", "first", "last"), "each")),
+                window=DurationRange.parse(after or before or "", field=item.field(direction)),
+                direction=direction,
+                sources=item.strings("sources"),
+            )
+        )
+        item.finish()
+    phase = Phase(
+        name=table.require("name", str),
+        title=table.require("title", str),
+        cadence=_cadence(table.table("cadence")),
+        session=table.require("session", str),
+        companions=tuple(companions),
+        starts_after=table.convert("starts_after", Interval.parse, Interval(1, "days")),
+        slack=table.convert("slack", Interval.parse, Interval(7, "days")),
+        sources=table.strings("sources"),
+    )
+    table.finish()
+    return phase
+
+
+def _cadence(table: Table) -> Cadence:
+    cadence: Cadence
+    if "per_week" in table:
+        raw = table.get("per_week", object, None)  # type: ignore[type-abstract]
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            low = high = raw
+        elif isinstance(raw, list) and len(raw) == 2 and all(isinstance(n, int) for n in raw):
+            low, high = raw
+        else:
+            raise SpecError(table.field("per_week"), raw, "expected a number of sessions a week or a range [2, 3]")
+        weeks = table.require("weeks", int)
+        cadence = PerWeek(low, high, weeks, table.get("sessions", int, low * weeks))
+    elif "every" in table:
+        cadence = Every(
+            interval=IntervalRange.parse(table.require("every", str), field=table.field("every")),
+            sessions=table.optional("sessions", int),
+            until=table.optional("until", dt.date),
+            set_by_clinician=table.get("set_by_clinician", bool, False),
+        )
+    elif "offsets" in table:
+        cadence = Offsets(tuple(Interval.parse(text, field=table.field("offsets")) for text in table.strings("offsets")))
+    else:
+        raise SpecError(table.path, table.data, "a cadence needs per_week, every or offsets")
+    table.finish()
+    return cadence
+
+
+def _assessment(table: Table) -> AssessmentRule:
+    at = _choice(table, "at", ("baseline", "end", "every"), "baseline")
+    rule = AssessmentRule(
+        instruments=table.strings("instruments"),
+        at=cast(Literal["baseline", "end", "every"], at),
+        phase=table.optional("phase", str),
+        every=table.optional("every", int),
+        sources=table.strings("sources"),
+    )
+    if at == "end" and rule.phase is None:
+        raise SpecError(table.field("phase"), None, "an assessment at the end of a phase names the phase")
+    if at == "every" and not rule.every:
+        raise SpecError(table.field("every"), rule.every, "give the number of dosing sessions between assessments")
+    table.finish()
+    return rule
+
+
+def _form(table: Table) -> MonitoringForm:
+    form = MonitoringForm(
+        name=table.require("name", str),
+        due_within=Interval.parse(table.require("due_within", str), field=table.field("due_within")),
+        description=table.get("description", str, ""),
+        sources=table.strings("sources"),
+    )
+    table.finish()
+    return form

@@ -1,0 +1,184 @@
+"""Plan files: the TOML a clinic writes, read into a :class:`~ketaplan.Plan`.
+
+Every key is checked: an unknown key is rejected with the closest valid one,
+and every bad value with a message naming the field. ``docs/plan-file.md``
+describes the format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from ._clinic import Clinic, Closure, Hours, default_hours
+from ._dosing import DoseEntry
+from ._library import load_protocol
+from ._plan import CalendarOptions, Patient, Plan, Preferences, Privacy
+from ._protocol import Protocol
+from ._reader import Table, load_toml
+from ._serialize import plan_from_json
+from ._units import IntervalRange, Weekday, parse_duration, parse_time
+from .exceptions import SpecError
+
+__all__ = ["load_plan"]
+
+
+def load_plan(path: str | Path, *, now: dt.datetime) -> Plan:
+    """Read a TOML plan file (and schedule it) or a saved plan JSON.
+
+    ``now`` is recorded as the time a plan made from a TOML file was created.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        try:
+            return plan_from_json(path.read_bytes())
+        except FileNotFoundError:
+            raise SpecError("plan file", str(path), "no such file") from None
+        except OSError as error:
+            raise SpecError("plan file", str(path), f"the file cannot be read ({error.strerror})") from None
+    if path.suffix.lower() != ".toml":
+        raise SpecError("plan file", str(path), "expected a .toml plan file or a saved plan .json")
+    return _plan(Table(load_toml(path, what="plan file"), ""), base=path.parent, now=now)
+
+
+def _plan(root: Table, *, base: Path, now: dt.datetime) -> Plan:
+    head = root.table("plan")
+    plan_id = head.require("id", str)
+    protocol = load_protocol(head.require("protocol", str), base=base)
+    start = head.require("start", dt.date)
+    timezone = head.require("timezone", str)
+    preferences = Preferences(
+        time=head.convert("time", parse_time, dt.time(9, 0)),
+        weekdays=tuple(Weekday.parse(day, field=head.field("weekdays")) for day in head.strings("weekdays")),
+    )
+    head.finish()
+
+    patient_table = root.table("patient")
+    patient = Patient(name=patient_table.get("name", str, ""), ref=patient_table.get("ref", str, ""))
+    patient_table.finish()
+
+    clinic = _clinic(root.table("clinic"), timezone)
+    calendar = _calendar(root.table("calendar"))
+    protocol = _phases(root.table("phases"), protocol)
+    doses = _doses(root.table("dosing"), protocol)
+    root.finish()
+    return Plan.create(
+        plan_id,
+        protocol,
+        clinic,
+        start,
+        preferences=preferences,
+        patient=patient,
+        calendar=calendar,
+        doses=doses,
+        now=now,
+    )
+
+
+def _clinic(table: Table, timezone: str) -> Clinic:
+    hours_table = table.table("hours")
+    hours = {}
+    for key in hours_table.data:
+        day = Weekday.parse(key, field=hours_table.field(key))
+        hours[day] = Hours.parse_day(hours_table.require(key, str), field=hours_table.field(key))
+    holidays = table.strings("holidays")
+    closures = tuple(_closure(item, table.field("closures")) for item in table.get("closures", list, []))
+    clinic = Clinic(
+        name=table.get("name", str, ""),
+        timezone=_timezone(timezone),
+        address=table.get("address", str, ""),
+        phone=table.get("phone", str, ""),
+        hours=hours if "hours" in table else default_hours(),
+        holidays=holidays,
+        closures=closures,
+        min_gap=table.convert("min_gap", parse_duration, dt.timedelta(0)),
+        consecutive_days=table.get("consecutive_days", bool, True),
+        chairs=_positive(table, "chairs", 1),
+    )
+    table.finish()
+    return clinic
+
+
+def _timezone(name: str) -> str:
+    try:
+        Clinic(name="", timezone=name)
+    except SpecError as error:
+        raise SpecError("plan.timezone", name, error.expected) from None
+    return name
+
+
+def _positive(table: Table, key: str, default: int) -> int:
+    value = table.get(key, int, default)
+    if value < 1:
+        raise SpecError(table.field(key), value, "expected a whole number of at least 1")
+    return value
+
+
+def _closure(item: object, field: str) -> Closure:
+    if isinstance(item, dt.date) and not isinstance(item, dt.datetime):
+        return Closure(item, item)
+    if isinstance(item, dict):
+        entry = Table(item, field)
+        if "date" in entry:
+            first = last = entry.require("date", dt.date)
+        else:
+            first, last = entry.require("first", dt.date), entry.require("last", dt.date)
+        reason = entry.get("reason", str, "clinic closed")
+        entry.finish()
+        if last < first:
+            raise SpecError(f"{field}.last", last, f"the last day comes on or after the first ({first})")
+        return Closure(first, last, reason)
+    raise SpecError(
+        field, item, "expected dates (2026-12-24) or tables such as { first = 2027-02-15, last = 2027-02-19, reason = 'staff training' }"
+    )
+
+
+def _calendar(table: Table) -> CalendarOptions:
+    privacy = table.get("privacy", str, "standard")
+    if privacy not in ("minimal", "standard", "full"):
+        raise SpecError(table.field("privacy"), privacy, "expected one of minimal, standard, full")
+    default = CalendarOptions().reminders
+    if "reminders" in table:
+        reminders = tuple(parse_duration(text, field=table.field("reminders")) for text in table.strings("reminders"))
+    else:
+        reminders = default
+    table.finish()
+    level: Privacy = privacy  # type: ignore[assignment]
+    return CalendarOptions(privacy=level, reminders=reminders)
+
+
+def _phases(table: Table, protocol: Protocol) -> Protocol:
+    for name in table.data:
+        protocol.phase(name) if name in {p.name for p in protocol.phases} else _unknown_phase(table, name, protocol)
+        entry = table.table(name)
+        protocol = protocol.with_phase(
+            name,
+            interval=entry.convert("interval", IntervalRange.parse, None),  # type: ignore[arg-type]
+            sessions=entry.optional("sessions", int),
+            until=entry.optional("until", dt.date),
+        )
+        entry.finish()
+    table.finish()
+    return protocol
+
+
+def _unknown_phase(table: Table, name: str, protocol: Protocol) -> None:
+    names = ", ".join(phase.name for phase in protocol.phases)
+    raise SpecError(table.field(name), name, f"protocol {protocol.name!r} has the phases {names}")
+
+
+def _doses(table: Table, protocol: Protocol) -> tuple[DoseEntry, ...]:
+    entries = []
+    route = protocol.route
+    for key, value in table.data.items():
+        if isinstance(value, dict):
+            session = Table(value, table.field(key))
+            for name in value:
+                field = route.dose_field(name)
+                entries.append(DoseEntry(name, field.parse(session.get(name, object, None), field=session.field(name)), key))  # type: ignore[type-abstract]
+            session.finish()
+        else:
+            field = route.dose_field(key)
+            entries.append(DoseEntry(key, field.parse(table.get(key, object, None), field=table.field(key))))  # type: ignore[type-abstract]
+    table.finish()
+    return tuple(entries)

@@ -1,0 +1,363 @@
+"""Protocols: reusable treatment templates with no dates and no doses.
+
+A :class:`Protocol` names a :class:`Route` and a sequence of :class:`Phase` s.
+Each phase has a cadence (:class:`PerWeek`, :class:`Every` or
+:class:`Offsets`), the session template its sessions use and the
+:class:`Companion` sessions tied to them. :class:`AssessmentRule` s say when
+questionnaires fall due; a :class:`MonitoringForm` is paperwork due after each
+dosing session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterator, Mapping
+from typing import Literal
+
+import attrs
+
+from ._dosing import Derived, DoseField
+from ._units import DurationRange, Interval, IntervalRange, Weekday
+from .exceptions import SpecError
+
+__all__ = [
+    "AssessmentRule",
+    "Checkpoint",
+    "Companion",
+    "Every",
+    "MonitoringForm",
+    "Offsets",
+    "PerWeek",
+    "Phase",
+    "Protocol",
+    "Route",
+    "SessionKind",
+    "SessionTemplate",
+]
+
+
+class SessionKind(enum.StrEnum):
+    """What a session is for."""
+
+    DOSING = "dosing"
+    INTEGRATION = "integration"
+    CONSULTATION = "consultation"
+    PREPARATION = "preparation"
+    ASSESSMENT = "assessment"
+    FOLLOW_UP = "follow-up"
+
+    @property
+    def label(self) -> str:
+        """Plain-language name: ``"Integration session"``."""
+        return _KIND_LABELS[self]
+
+
+_KIND_LABELS = {
+    SessionKind.DOSING: "Treatment session",
+    SessionKind.INTEGRATION: "Integration session",
+    SessionKind.CONSULTATION: "Consultation",
+    SessionKind.PREPARATION: "Preparation session",
+    SessionKind.ASSESSMENT: "Review and assessment",
+    SessionKind.FOLLOW_UP: "Follow-up",
+}
+
+Setting = Literal["clinic", "home", "telehealth"]
+
+
+@attrs.frozen
+class Checkpoint:
+    """A timed event inside a session: blood pressure at +40 min, discharge at +120 min."""
+
+    at: dt.timedelta
+    label: str
+    sources: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen
+class SessionTemplate:
+    """How one kind of session runs: length, place, checkpoints and instructions.
+
+    ``preparation``, ``during`` and ``aftercare`` are plain-language lines for
+    the patient; ``uses_chair`` says whether the session takes one of the
+    clinic's treatment chairs.
+    """
+
+    name: str
+    kind: SessionKind = attrs.field(converter=SessionKind)
+    title: str
+    duration: dt.timedelta = attrs.field()
+    setting: Setting = "clinic"
+    uses_chair: bool = False
+    checkpoints: tuple[Checkpoint, ...] = attrs.field(default=(), converter=tuple)
+    preparation: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    during: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    aftercare: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    side_effects: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    call_the_clinic: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    sources: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+    @duration.validator
+    def _positive(self, attribute: attrs.Attribute[dt.timedelta], value: dt.timedelta) -> None:
+        if value <= dt.timedelta(0):
+            raise SpecError(f"sessions.{self.name}.duration", value, "expected a positive duration")
+
+
+@attrs.frozen
+class PerWeek:
+    """``sessions`` sessions, from ``low`` to ``high`` a week, within ``weeks`` weeks.
+
+    Weeks count from the phase's first session, as a label's "weeks 1-4" do.
+    """
+
+    low: int = attrs.field(validator=attrs.validators.ge(1))
+    high: int = attrs.field(validator=attrs.validators.ge(1))
+    weeks: int = attrs.field(validator=attrs.validators.ge(1))
+    sessions: int = attrs.field(validator=attrs.validators.ge(1))
+
+    def __attrs_post_init__(self) -> None:
+        if self.high < self.low:
+            raise SpecError("cadence.per_week", [self.low, self.high], "the smaller number comes first")
+        if self.sessions > self.high * self.weeks:
+            raise SpecError(
+                "cadence.sessions", self.sessions,
+                f"at most {self.high * self.weeks} ({self.high} a week for {self.weeks} weeks)",
+            )
+
+    def __str__(self) -> str:
+        per = str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
+        return f"{self.sessions} sessions, {per} a week within {self.weeks} weeks"
+
+
+@attrs.frozen
+class Every:
+    """A session every ``interval`` (a fixed interval or a range) for ``sessions`` or ``until`` a date.
+
+    With ``set_by_clinician`` the interval is a clinical choice within the
+    range: the phase stays undated until a plan sets it.
+    """
+
+    interval: IntervalRange
+    sessions: int | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.ge(1)))
+    until: dt.date | None = None
+    set_by_clinician: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.sessions is None and self.until is None:
+            raise SpecError("cadence", "every", "give a number of sessions or an end date (until)")
+
+    def __str__(self) -> str:
+        parts = [f"every {self.interval}"]
+        if self.sessions is not None:
+            parts.append(f"for {self.sessions} sessions")
+        if self.until is not None:
+            parts.append(f"until {self.until.isoformat()}")
+        return " ".join(parts)
+
+
+@attrs.frozen
+class Offsets:
+    """One session at each calendar offset from the end of the previous phase (or the start)."""
+
+    offsets: tuple[Interval, ...] = attrs.field(converter=tuple)
+
+    def __str__(self) -> str:
+        return "at " + ", ".join(str(offset) for offset in self.offsets)
+
+
+Cadence = PerWeek | Every | Offsets
+
+
+@attrs.frozen
+class Companion:
+    """A session tied to the phase's sessions by an offset window.
+
+    ``anchor`` picks which of the phase's sessions it attaches to (``each``,
+    ``first`` or ``last``); ``after`` or ``before`` is the window, measured
+    from the end of the anchor (after) or its start (before).
+    """
+
+    session: str
+    anchor: Literal["each", "first", "last"]
+    window: DurationRange
+    direction: Literal["after", "before"]
+    sources: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen
+class Phase:
+    """A stretch of a protocol with one cadence.
+
+    ``starts_after`` is the least calendar time between the previous phase's
+    last session and this phase's first; ``slack`` how far a session may move
+    past its date when that date cannot be used.
+    """
+
+    name: str
+    title: str
+    cadence: Cadence
+    session: str
+    companions: tuple[Companion, ...] = attrs.field(default=(), converter=tuple)
+    starts_after: Interval = Interval(1, "days")
+    slack: Interval = Interval(7, "days")
+    sources: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen
+class AssessmentRule:
+    """Questionnaires due at ``baseline``, at the ``end`` of a phase, or ``every`` N dosing sessions."""
+
+    instruments: tuple[str, ...] = attrs.field(converter=tuple)
+    at: Literal["baseline", "end", "every"]
+    phase: str | None = None
+    every: int | None = None
+    sources: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+    def __str__(self) -> str:
+        names = ", ".join(self.instruments)
+        if self.at == "baseline":
+            return f"{names} at baseline"
+        if self.at == "end":
+            return f"{names} at the end of {self.phase}"
+        return f"{names} every {self.every} dosing sessions"
+
+
+@attrs.frozen
+class MonitoringForm:
+    """A form due within ``due_within`` calendar days of each dosing session."""
+
+    name: str
+    due_within: Interval
+    description: str = ""
+    sources: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen
+class Route:
+    """A route of administration and what it brings to every protocol that uses it."""
+
+    name: str
+    title: str
+    snomed: str
+    dose_fields: tuple[DoseField, ...] = attrs.field(converter=tuple)
+    derived: tuple[Derived, ...] = attrs.field(default=(), converter=tuple)
+    session: SessionTemplate | None = None
+    sources: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+    def dose_field(self, name: str) -> DoseField:
+        """The dose field ``name``, or a :class:`SpecError` listing the valid names."""
+        for field in self.dose_fields:
+            if field.name == name:
+                return field
+        names = ", ".join(field.name for field in self.dose_fields)
+        raise SpecError(f"dosing.{name}", name, f"the {self.name} route's dose fields are {names}")
+
+
+@attrs.frozen
+class Protocol:
+    """A reusable treatment template: route, phases, sessions and instructions; no dates, no doses."""
+
+    name: str
+    title: str
+    summary: str
+    route: Route
+    phases: tuple[Phase, ...] = attrs.field(converter=tuple)
+    sessions: tuple[SessionTemplate, ...] = attrs.field(converter=tuple)
+    weekdays: tuple[Weekday, ...] = attrs.field(converter=tuple)
+    assessments: tuple[AssessmentRule, ...] = attrs.field(default=(), converter=tuple)
+    monitoring_form: MonitoringForm | None = None
+    drug: str = "ketamine"
+    min_gap: dt.timedelta = dt.timedelta(0)
+    lateness: str = ""
+    notes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    sources: Mapping[str, str] = attrs.field(factory=dict, converter=lambda value: dict(sorted(value.items())))
+
+    def __attrs_post_init__(self) -> None:
+        names = {template.name for template in self.sessions}
+        if len(names) != len(self.sessions):
+            raise SpecError("sessions", sorted(names), "session template names must be unique")
+        phase_names = [phase.name for phase in self.phases]
+        if len(set(phase_names)) != len(phase_names):
+            raise SpecError("phases", phase_names, "phase names must be unique")
+        if not self.phases:
+            raise SpecError("phases", [], "a protocol needs at least one phase")
+        for phase in self.phases:
+            for name in (phase.session, *(companion.session for companion in phase.companions)):
+                if name not in names:
+                    raise SpecError(
+                        f"phases.{phase.name}.session", name, f"expected one of {', '.join(sorted(names))}"
+                    )
+        for rule in self.assessments:
+            if rule.phase is not None and rule.phase not in phase_names:
+                raise SpecError("assessments.phase", rule.phase, f"expected one of {', '.join(phase_names)}")
+        for source in self._cited():
+            if source not in self.sources:
+                raise SpecError("sources", source, "every cited source needs an entry in [sources]")
+
+    def _cited(self) -> Iterator[str]:
+        for template in self.sessions:
+            yield from template.sources
+            for checkpoint in template.checkpoints:
+                yield from checkpoint.sources
+        for phase in self.phases:
+            yield from phase.sources
+            for companion in phase.companions:
+                yield from companion.sources
+        for rule in self.assessments:
+            yield from rule.sources
+        if self.monitoring_form is not None:
+            yield from self.monitoring_form.sources
+
+    def template(self, name: str) -> SessionTemplate:
+        """The session template called ``name``."""
+        for template in self.sessions:
+            if template.name == name:
+                return template
+        raise KeyError(name)
+
+    def phase(self, name: str) -> Phase:
+        """The phase called ``name``, or a :class:`SpecError` listing the phases."""
+        for phase in self.phases:
+            if phase.name == name:
+                return phase
+        raise SpecError("phases", name, f"expected one of {', '.join(p.name for p in self.phases)}")
+
+    def with_phase(
+        self,
+        name: str,
+        *,
+        interval: IntervalRange | None = None,
+        sessions: int | None = None,
+        until: dt.date | None = None,
+    ) -> Protocol:
+        """This protocol with one phase's cadence adjusted for a plan.
+
+        ``interval`` must lie inside the range the protocol allows; setting it
+        dates a phase whose interval is set by the clinician.
+        """
+        phase = self.phase(name)
+        cadence = phase.cadence
+        where = f"phases.{name}"
+        if interval is not None:
+            if not isinstance(cadence, Every):
+                raise SpecError(f"{where}.interval", str(interval), f"phase {name!r} has no interval ({cadence})")
+            if not cadence.interval.contains(interval):
+                raise SpecError(
+                    f"{where}.interval", str(interval), f"the protocol allows {cadence.interval} for phase {name!r}"
+                )
+            cadence = attrs.evolve(cadence, interval=interval, set_by_clinician=False)
+        if sessions is not None:
+            if isinstance(cadence, Offsets):
+                raise SpecError(f"{where}.sessions", sessions, f"phase {name!r} has a fixed number of sessions")
+            if isinstance(cadence, PerWeek) and sessions > cadence.high * cadence.weeks:
+                raise SpecError(
+                    f"{where}.sessions", sessions,
+                    f"at most {cadence.high * cadence.weeks} fit {cadence.high} a week for {cadence.weeks} weeks",
+                )
+            cadence = attrs.evolve(cadence, sessions=sessions)
+        if until is not None:
+            if not isinstance(cadence, Every):
+                raise SpecError(f"{where}.until", until, f"only a phase with an interval can end on a date ({name!r} does not)")
+            cadence = attrs.evolve(cadence, until=until)
+        phases = tuple(attrs.evolve(p, cadence=cadence) if p.name == name else p for p in self.phases)
+        return attrs.evolve(self, phases=phases)

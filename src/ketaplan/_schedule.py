@@ -1,0 +1,384 @@
+"""The scheduler: a pure function from protocol, clinic, preferences and start date to sessions.
+
+Each phase's cadence gives every session a planned date. When that date
+cannot be used (closed, a holiday, outside opening hours, a full slot, too
+short a gap) the session moves to the next day that can, keeping the
+preferred time of day, and records every day it passed over and why. When no
+day inside the rule's window works, :class:`~ketaplan.ScheduleError` names the
+session, the date and the rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+
+import attrs
+
+from ._clinic import Clinic
+from ._protocol import (
+    Companion,
+    Every,
+    Offsets,
+    PerWeek,
+    Phase,
+    Protocol,
+    SessionKind,
+    SessionTemplate,
+)
+from ._session import Move, Session
+from ._units import Weekday
+from .exceptions import ScheduleError, SpecError
+
+__all__ = ["Schedule", "schedule"]
+
+_DAY = dt.timedelta(days=1)
+_STEP = dt.timedelta(minutes=15)
+
+_DayCheck = Callable[[dt.date], "str | None"]
+
+
+@attrs.frozen
+class Schedule:
+    """What the scheduler produced: dated ``sessions`` in time order, and phases it left ``pending``."""
+
+    sessions: tuple[Session, ...]
+    pending: tuple[tuple[str, str], ...] = ()
+
+
+def schedule(
+    protocol: Protocol,
+    clinic: Clinic,
+    start: dt.date,
+    *,
+    time: dt.time = dt.time(9, 0),
+    weekdays: tuple[Weekday, ...] = (),
+) -> Schedule:
+    """Lay ``protocol`` onto ``clinic``'s calendar from ``start``.
+
+    ``time`` is the preferred wall-clock time of day in the clinic's zone and
+    ``weekdays`` the preferred days (the protocol's usual days when empty).
+    """
+    if isinstance(start, dt.datetime) or not isinstance(start, dt.date):
+        raise SpecError("plan.start", start, "expected a date such as 2027-01-11 (no time of day)")
+    return _Scheduler(protocol, clinic, start, time, weekdays or protocol.weekdays).run()
+
+
+@attrs.define
+class _Slot:
+    start: dt.datetime
+    end: dt.datetime
+
+
+class _Scheduler:
+    def __init__(
+        self, protocol: Protocol, clinic: Clinic, start: dt.date, time: dt.time, weekdays: tuple[Weekday, ...]
+    ) -> None:
+        self.protocol = protocol
+        self.clinic = clinic
+        self.start = start
+        self.time = time
+        self.weekdays = frozenset(weekdays)
+        self.min_gap = max(clinic.min_gap, protocol.min_gap)
+        self.sessions: list[Session] = []
+        self.dosing_days: list[dt.datetime] = []
+        self.floor = dt.datetime.combine(start, dt.time(0), tzinfo=clinic.zone)
+
+    # -- the plan ----------------------------------------------------------------
+
+    def run(self) -> Schedule:
+        pending: list[tuple[str, str]] = []
+        previous: Session | None = None
+        previous_phase: Phase | None = None
+        window_end: dt.date | None = None
+        for phase in self.protocol.phases:
+            if pending:
+                pending.append((phase.name, f"it follows phase {pending[0][0]!r}, which is not dated"))
+                continue
+            cadence = phase.cadence
+            if isinstance(cadence, Every) and cadence.set_by_clinician:
+                pending.append((phase.name, f"the clinician sets the interval (the protocol allows {cadence.interval})"))
+                continue
+            placed, window_end = self._phase(phase, previous, window_end)
+            self._companions(phase, placed)
+            if placed:
+                previous = placed[-1]
+                previous_phase = phase
+                self.floor = max(self.floor, max(s.end for s in self.sessions))
+        del previous_phase
+        ordered = sorted(self._with_assessments(), key=lambda s: (s.start, s.key))
+        return Schedule(tuple(ordered), tuple(pending))
+
+    def _phase(
+        self, phase: Phase, previous: Session | None, window_end: dt.date | None
+    ) -> tuple[list[Session], dt.date | None]:
+        template = self.protocol.template(phase.session)
+        earliest = self.start if previous is None else phase.starts_after.after(previous.start.date())
+        cadence = phase.cadence
+        if isinstance(cadence, PerWeek):
+            return self._per_week(phase, cadence, template, max(earliest, window_end or earliest))
+        if isinstance(cadence, Every):
+            return self._every(phase, cadence, template, previous, earliest), None
+        return self._offsets(phase, cadence, template, previous), None
+
+    def _per_week(
+        self, phase: Phase, cadence: PerWeek, template: SessionTemplate, earliest: dt.date
+    ) -> tuple[list[Session], dt.date]:
+        if len(self.weekdays) < cadence.low:
+            raise SpecError(
+                "plan.weekdays",
+                [day.name for day in sorted(self.weekdays)],
+                f"phase {phase.name!r} needs at least {cadence.low} weekdays ({cadence})",
+            )
+        origin = self._next_preferred(earliest)
+        last = origin + dt.timedelta(weeks=cadence.weeks) - _DAY
+        rule = f"phase {phase.name!r} needs {cadence} (by {last})"
+        per_week: dict[int, int] = {}
+        placed: list[Session] = []
+        after = earliest
+        for index in range(1, cadence.sessions + 1):
+            target = self._next_preferred(after)
+            while per_week.get((target - origin).days // 7, 0) >= cadence.high:
+                target = self._next_preferred(target + _DAY)
+
+            def week_full(day: dt.date) -> str | None:
+                week = (day - origin).days // 7
+                if per_week.get(week, 0) >= cadence.high:
+                    return f"week {week + 1} of phase {phase.name!r} already has {cadence.high} sessions"
+                return None
+
+            session = self._dosing(phase, template, index, target, last, rule, week_full)
+            placed.append(session)
+            week = (session.start.date() - origin).days // 7
+            per_week[week] = per_week.get(week, 0) + 1
+            after = session.start.date() + _DAY
+        return placed, last + _DAY
+
+    def _every(
+        self, phase: Phase, cadence: Every, template: SessionTemplate, previous: Session | None, earliest: dt.date
+    ) -> list[Session]:
+        placed: list[Session] = []
+        last_day = previous.start.date() if previous is not None else None
+        count = cadence.sessions if cadence.sessions is not None else 10_000
+        for index in range(1, count + 1):
+            if last_day is None:
+                low = high = self._next_preferred(earliest)
+            else:
+                low = cadence.interval.low.after(last_day)
+                if not placed:
+                    low = max(low, earliest)
+                high = max(cadence.interval.high.after(last_day), low)
+            target = next((day for day in _days(low, high) if Weekday(day.weekday()) in self.weekdays), low)
+            if cadence.until is not None and target > cadence.until:
+                break
+            latest = phase.slack.after(high) if cadence.interval.fixed or last_day is None else high
+            if cadence.until is not None:
+                latest = min(latest, cadence.until)
+            rule = f"phase {phase.name!r} needs a session {cadence} (by {latest})"
+            session = self._dosing(phase, template, index, target, latest, rule, lambda day: None)
+            placed.append(session)
+            last_day = session.start.date()
+        return placed
+
+    def _offsets(
+        self, phase: Phase, cadence: Offsets, template: SessionTemplate, previous: Session | None
+    ) -> list[Session]:
+        anchor = self.start if previous is None else previous.start.date()
+        placed: list[Session] = []
+        for index, offset in enumerate(cadence.offsets, start=1):
+            target = offset.after(anchor)
+            latest = phase.slack.after(target)
+            rule = f"phase {phase.name!r} needs a session {offset} after {anchor} (by {latest})"
+            key = phase.name if len(cadence.offsets) == 1 else None
+            placed.append(self._dosing(phase, template, index, target, latest, rule, lambda day: None, key=key))
+        return placed
+
+    # -- one session and its companions -------------------------------------------
+
+    def _dosing(
+        self,
+        phase: Phase,
+        template: SessionTemplate,
+        index: int,
+        target: dt.date,
+        latest: dt.date,
+        rule: str,
+        extra: _DayCheck,
+        *,
+        key: str | None = None,
+    ) -> Session:
+        key = key or f"{phase.name}-{index:02d}"
+        is_dosing = template.kind is SessionKind.DOSING
+        moves: list[Move] = []
+        for day in _days(target, latest):
+            reason = extra(day) or self._day_reason(day, template, dosing=is_dosing)
+            slot = None
+            if reason is None:
+                slot = self._slot(day, self.time, template)
+                reason = slot if isinstance(slot, str) else None
+            if isinstance(slot, _Slot):
+                session = Session(
+                    key=key,
+                    kind=template.kind,
+                    phase=phase.name,
+                    index=index,
+                    start=slot.start,
+                    end=slot.end,
+                    template=template.name,
+                    planned=target if moves else None,
+                    moves=tuple(moves),
+                )
+                self._commit(session, is_dosing)
+                return session
+            assert reason is not None
+            moves.append(Move(day, reason))
+        first = moves[0] if moves else Move(target, "no day to try")
+        raise ScheduleError(key, target, f"{rule}; no day up to {latest} is free (first: {first})")
+
+    def _companions(self, phase: Phase, placed: list[Session]) -> None:
+        for position, anchor in enumerate(placed):
+            for companion in phase.companions:
+                if companion.anchor == "first" and position != 0:
+                    continue
+                if companion.anchor == "last" and position != len(placed) - 1:
+                    continue
+                self._companion(companion, self.protocol.template(companion.session), anchor)
+
+    def _companion(self, companion: Companion, template: SessionTemplate, anchor: Session) -> None:
+        window = companion.window
+        if companion.direction == "after":
+            earliest, latest = anchor.end + window.low, anchor.end + window.high
+            days = list(_days(earliest.astimezone(self.clinic.zone).date(), latest.astimezone(self.clinic.zone).date()))
+        else:
+            earliest, latest = anchor.start - window.high, anchor.start - window.low
+            earliest = max(earliest, self.floor)
+            days = list(_days(earliest.astimezone(self.clinic.zone).date(), latest.astimezone(self.clinic.zone).date()))
+            days.reverse()
+        moves: list[Move] = []
+        for day in days:
+            reason = self._day_reason(day, template, dosing=False)
+            if reason is None:
+                for time in self._times(day):
+                    slot = self._slot(day, time, template)
+                    if isinstance(slot, _Slot) and earliest <= slot.start <= latest:
+                        self._commit(Session(
+                            key=f"{anchor.key}-{template.name}",
+                            kind=template.kind,
+                            phase=anchor.phase,
+                            index=anchor.index,
+                            start=slot.start,
+                            end=slot.end,
+                            template=template.name,
+                            anchor=anchor.key,
+                            planned=days[0] if moves else None,
+                            moves=tuple(moves),
+                        ), False)
+                        return
+                reason = f"no free time that day within {window} {companion.direction} {anchor.key}"
+            moves.append(Move(day, reason))
+        key = f"{anchor.key}-{template.name}"
+        first = moves[0] if moves else Move(anchor.start.date(), "no day in the window")
+        raise ScheduleError(
+            key, first.date, f"no time for the {template.title.lower()} {window} {companion.direction} {anchor.key} (first: {first})"
+        )
+
+    def _commit(self, session: Session, dosing: bool) -> None:
+        self.sessions.append(session)
+        if dosing:
+            self.dosing_days.append(session.start)
+
+    # -- the rules ---------------------------------------------------------------
+
+    def _day_reason(self, day: dt.date, template: SessionTemplate, *, dosing: bool) -> str | None:
+        closed = self.clinic.closed_reason(day)
+        if closed is not None:
+            return closed
+        if not dosing or not self.dosing_days:
+            return None
+        last = self.dosing_days[-1].astimezone(self.clinic.zone)
+        if not self.clinic.consecutive_days and (day - last.date()).days < 2:
+            return f"no dosing on consecutive days (the previous dosing session is on {last:%a %d %b})"
+        return None
+
+    def _slot(
+        self, day: dt.date, time: dt.time, template: SessionTemplate
+    ) -> _Slot | str:
+        start = self.clinic.local(day, time)
+        if start is None:
+            return f"{time:%H:%M} does not exist that day (the clocks go forward)"
+        end = (start.astimezone(dt.UTC) + template.duration).astimezone(self.clinic.zone)
+        outside = self.clinic.hours_reason(start, end)
+        if outside is not None:
+            return outside
+        if template.kind is SessionKind.DOSING and self.dosing_days and self.min_gap:
+            gap = start - self.dosing_days[-1]
+            if gap < self.min_gap:
+                return f"too short a gap: {_hours(gap)} since the previous dosing session, at least {_hours(self.min_gap)} needed"
+        for other in self.sessions:
+            if other.start < end and start < other.end:
+                return f"the plan's own {other.key} is at {other.start.astimezone(self.clinic.zone):%H:%M} that day"
+            if (
+                template.kind is not SessionKind.DOSING
+                and other.kind is SessionKind.DOSING
+                and other.start.date() == day
+                and other.start < start
+            ):
+                return f"after {other.key} that day, while the patient recovers"
+        if template.uses_chair:
+            own = [(s.start, s.end) for s in self.sessions if self.protocol.template(s.template).uses_chair]
+            if self.clinic.full(start, end, own):
+                chairs = "the only chair is" if self.clinic.chairs == 1 else f"all {self.clinic.chairs} chairs are"
+                return f"full: {chairs} booked between {start:%H:%M} and {end:%H:%M}"
+        return _Slot(start, end)
+
+    def _times(self, day: dt.date) -> Iterator[dt.time]:
+        yield self.time
+        for period in self.clinic.hours.get(Weekday(day.weekday()), ()):
+            moment = dt.datetime.combine(day, period.opens)
+            while moment.time() < period.closes and moment.date() == day:
+                if moment.time() != self.time:
+                    yield moment.time()
+                moment += _STEP
+
+    def _next_preferred(self, day: dt.date) -> dt.date:
+        while Weekday(day.weekday()) not in self.weekdays:
+            day += _DAY
+        return day
+
+    # -- questionnaires -------------------------------------------------------------
+
+    def _with_assessments(self) -> list[Session]:
+        due: dict[str, list[str]] = {}
+        ordered = sorted(self.sessions, key=lambda s: (s.start, s.key))
+        dosing = [s for s in ordered if s.kind is SessionKind.DOSING]
+        for rule in self.protocol.assessments:
+            keys: list[str] = []
+            if rule.at == "baseline" and ordered:
+                keys = [ordered[0].key]
+            elif rule.at == "end":
+                in_phase = [s for s in ordered if s.phase == rule.phase and s.anchor is None]
+                if in_phase:
+                    last = in_phase[-1]
+                    review = [s for s in ordered if s.anchor == last.key and s.kind is SessionKind.ASSESSMENT]
+                    keys = [(review or [last])[0].key]
+            else:
+                pool = [s for s in dosing if rule.phase in (None, s.phase)]
+                step = rule.every or 1
+                keys = [s.key for number, s in enumerate(pool, start=1) if number % step == 0]
+            for key in keys:
+                due.setdefault(key, []).extend(rule.instruments)
+        return [
+            attrs.evolve(s, assessments=tuple(dict.fromkeys(due[s.key]))) if s.key in due else s for s in self.sessions
+        ]
+
+
+def _days(first: dt.date, last: dt.date) -> Iterator[dt.date]:
+    day = first
+    while day <= last:
+        yield day
+        day += _DAY
+
+
+def _hours(value: dt.timedelta) -> str:
+    hours = value.total_seconds() / 3600
+    return f"{hours:g} h"

@@ -1,0 +1,74 @@
+"""Sessions: the dated appointments of a plan, and why any of them moved."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import attrs
+
+from ._protocol import SessionKind
+from .exceptions import SpecError
+
+__all__ = ["Move", "Session", "SessionStatus"]
+
+
+def _aware(instance: object, attribute: attrs.Attribute[dt.datetime], value: dt.datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise SpecError(attribute.name, value, "expected an aware datetime (with a time zone)")
+
+
+class SessionStatus(enum.StrEnum):
+    """Where a session stands."""
+
+    SCHEDULED = "scheduled"
+    COMPLETED = "completed"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+
+
+@attrs.frozen
+class Move:
+    """Why a session is not on the date its cadence gave: one rejected ``date`` and the ``rule``."""
+
+    date: dt.date
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.date:%a %d %b %Y}: {self.rule}"
+
+
+@attrs.frozen
+class Session:
+    """One dated appointment in a plan.
+
+    ``key`` is stable for the life of the plan (``"induction-03"``,
+    ``"induction-03-integration"``) and is what calendars and later changes
+    refer to. ``index`` counts the phase's sessions from 1; a companion
+    session shares the index of the session it is tied to (``anchor``).
+    ``moves`` is empty unless the session moved off the date its cadence
+    gave (``planned``), and then says why.
+    """
+
+    key: str
+    kind: SessionKind = attrs.field(converter=SessionKind)
+    phase: str
+    index: int
+    start: dt.datetime = attrs.field(validator=_aware)
+    end: dt.datetime = attrs.field(validator=_aware)
+    template: str
+    status: SessionStatus = attrs.field(default=SessionStatus.SCHEDULED, converter=SessionStatus)
+    anchor: str | None = None
+    planned: dt.date | None = None
+    moves: tuple[Move, ...] = attrs.field(default=(), converter=tuple)
+    assessments: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+    @property
+    def moved(self) -> bool:
+        """Whether the session is not on the date its cadence gave."""
+        return bool(self.moves)
+
+    @property
+    def duration(self) -> dt.timedelta:
+        """The exact length of the session."""
+        return self.end - self.start
