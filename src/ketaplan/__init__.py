@@ -50,7 +50,13 @@ from .exceptions import (
     SpecError,
     UnknownProtocolError,
 )
-from .export import render_clinician_html, render_clinician_markdown, render_ics, render_patient_html, render_patient_markdown
+from .export import (
+    render_clinician_html,
+    render_clinician_markdown,
+    render_ics,
+    render_patient_html,
+    render_patient_markdown,
+)
 
 __version__ = "0.1.0"
 

@@ -38,13 +38,17 @@ def _parser() -> argparse.ArgumentParser:
         epilog="SOURCE_DATE_EPOCH, when set, is the generation time (seconds since 1970, UTC).",
     )
     parser.add_argument("--version", action="version", version=f"ketaplan {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
     commands.add_parser("protocols", help="list the built-in protocols, one per line, name first")
     demo = commands.add_parser("demo", help="build the built-in example plan into OUTDIR")
     demo.add_argument("outdir", metavar="OUTDIR", type=Path)
     build = commands.add_parser("build", help="build a plan file (TOML) or a saved plan (JSON)")
     build.add_argument("planfile", metavar="PLANFILE", type=Path)
-    build.add_argument("--out", metavar="OUTDIR", type=Path, required=True, help="folder for the six output files")
+    build.add_argument(
+        "--out", metavar="OUTDIR", type=Path, required=True, help="folder for the six output files"
+    )
     return parser
 
 
@@ -56,10 +60,16 @@ def generation_time(environ: dict[str, str] | os._Environ[str]) -> dt.datetime:
     try:
         return dt.datetime.fromtimestamp(int(text), dt.UTC)
     except (ValueError, OverflowError, OSError):
-        raise SpecError("SOURCE_DATE_EPOCH", text, "expected whole seconds since 1970-01-01 UTC, e.g. 1798761600") from None
+        raise SpecError(
+            "SOURCE_DATE_EPOCH",
+            text,
+            "expected whole seconds since 1970-01-01 UTC, e.g. 1798761600",
+        ) from None
 
 
-def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
     """Run the command line; returns the exit status."""
     out, err = stdout or sys.stdout, stderr or sys.stderr
     try:

@@ -12,6 +12,7 @@ import attrs
 import holidays as _holidays
 
 from ._units import Weekday, format_duration
+from ._values import to_tuple
 from .exceptions import SpecError
 
 __all__ = ["Busy", "Clinic", "Closure", "Hours", "default_hours"]
@@ -26,7 +27,9 @@ class Hours:
 
     def __attrs_post_init__(self) -> None:
         if self.closes <= self.opens:
-            raise SpecError("clinic.hours", str(self), "the closing time comes after the opening time")
+            raise SpecError(
+                "clinic.hours", str(self), "the closing time comes after the opening time"
+            )
 
     @classmethod
     def parse_day(cls, text: object, *, field: str) -> tuple[Hours, ...]:
@@ -37,14 +40,20 @@ class Hours:
         for part in text.split(","):
             match = re.match(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$", part)
             if match is None:
-                raise SpecError(field, text, "expected opening hours such as '08:00-18:00' or '08:00-12:00, 13:00-17:00'")
+                raise SpecError(
+                    field,
+                    text,
+                    "expected opening hours such as '08:00-18:00' or '08:00-12:00, 13:00-17:00'",
+                )
             numbers = [int(group) for group in match.groups()]
             try:
                 opens, closes = dt.time(numbers[0], numbers[1]), dt.time(numbers[2], numbers[3])
             except ValueError:
                 raise SpecError(field, text, "hours run from 00:00 to 23:59") from None
             if closes <= opens:
-                raise SpecError(field, text, "each period closes after it opens, e.g. '08:00-18:00'")
+                raise SpecError(
+                    field, text, "each period closes after it opens, e.g. '08:00-18:00'"
+                )
             periods.append(cls(opens, closes))
         return tuple(sorted(periods))
 
@@ -67,7 +76,11 @@ class Closure:
 
     def __attrs_post_init__(self) -> None:
         if self.last < self.first:
-            raise SpecError("clinic.closures", f"{self.first}..{self.last}", "the last day comes after the first")
+            raise SpecError(
+                "clinic.closures",
+                f"{self.first}..{self.last}",
+                "the last day comes after the first",
+            )
 
     def covers(self, day: dt.date) -> bool:
         """Whether the clinic is closed on ``day`` by this closure."""
@@ -76,7 +89,9 @@ class Closure:
 
 def _aware(_instance: object, attribute: attrs.Attribute[dt.datetime], value: dt.datetime) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
-        raise SpecError(f"busy.{attribute.name}", value, "expected an aware datetime (with a time zone)")
+        raise SpecError(
+            f"busy.{attribute.name}", value, "expected an aware datetime (with a time zone)"
+        )
 
 
 @attrs.frozen
@@ -101,10 +116,14 @@ def _load_zone(key: str, field: str) -> zoneinfo.ZoneInfo:
     try:
         return zoneinfo.ZoneInfo(key)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
-        raise SpecError(field, key, "expected an IANA time zone such as 'America/Toronto' or 'Europe/London'") from None
+        raise SpecError(
+            field, key, "expected an IANA time zone such as 'America/Toronto' or 'Europe/London'"
+        ) from None
 
 
-def _holiday_codes(_instance: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]) -> None:
+def _holiday_codes(
+    _instance: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
+) -> None:
     for code in value:
         _holiday_calendar(code, 2000)
 
@@ -115,12 +134,26 @@ def _holiday_calendar(code: str, year: int) -> Mapping[dt.date, str]:
     supported = _holidays.list_supported_countries()
     if country not in supported:
         raise SpecError(
-            "clinic.holidays", code, "expected an ISO country code with an optional subdivision, such as 'CA-ON', 'GB-ENG' or 'US'"
+            "clinic.holidays",
+            code,
+            "expected an ISO country code with an optional subdivision, such as 'CA-ON', 'GB-ENG' or 'US'",
         )
     if subdivision and subdivision not in supported[country]:
-        raise SpecError("clinic.holidays", code, f"{country} subdivisions are {', '.join(supported[country])}")
-    calendar = _holidays.country_holidays(country, subdiv=subdivision or None, years=year, language="en_US")
+        raise SpecError(
+            "clinic.holidays", code, f"{country} subdivisions are {', '.join(supported[country])}"
+        )
+    calendar = _holidays.country_holidays(
+        country, subdiv=subdivision or None, years=year, language="en_US"
+    )
     return dict(calendar.items())
+
+
+def _hours_by_day(value: Mapping[Weekday, Iterable[Hours]]) -> dict[Weekday, tuple[Hours, ...]]:
+    return {Weekday(day): tuple(periods) for day, periods in sorted(value.items())}
+
+
+def _by_start(value: Iterable[Busy]) -> tuple[Busy, ...]:
+    return tuple(sorted(value, key=lambda busy: busy.start))
 
 
 @attrs.frozen
@@ -141,14 +174,19 @@ class Clinic:
     address: str = ""
     phone: str = ""
     hours: Mapping[Weekday, tuple[Hours, ...]] = attrs.field(
-        factory=default_hours, converter=lambda value: {Weekday(k): tuple(v) for k, v in sorted(value.items())}
+        factory=default_hours,
+        converter=_hours_by_day,
     )
-    holidays: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_holiday_codes)
-    closures: tuple[Closure, ...] = attrs.field(default=(), converter=tuple)
+    holidays: tuple[str, ...] = attrs.field(
+        default=(), converter=to_tuple, validator=_holiday_codes
+    )
+    closures: tuple[Closure, ...] = attrs.field(default=(), converter=to_tuple)
     min_gap: dt.timedelta = dt.timedelta(0)
     consecutive_days: bool = True
     chairs: int = attrs.field(default=1, validator=attrs.validators.ge(1))
-    busy: tuple[Busy, ...] = attrs.field(default=(), converter=lambda value: tuple(sorted(value, key=lambda b: b.start)))
+    busy: tuple[Busy, ...] = attrs.field(
+        default=(), converter=_by_start
+    )
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -196,7 +234,12 @@ class Clinic:
         length = format_duration(end - start)
         return f"a {length} session from {local_start:%H:%M} does not fit the opening hours ({opening})"
 
-    def full(self, start: dt.datetime, end: dt.datetime, extra: Iterable[tuple[dt.datetime, dt.datetime]] = ()) -> bool:
+    def full(
+        self,
+        start: dt.datetime,
+        end: dt.datetime,
+        extra: Iterable[tuple[dt.datetime, dt.datetime]] = (),
+    ) -> bool:
         """Whether all chairs are taken at some moment between ``start`` and ``end``."""
         edges: list[tuple[dt.datetime, int]] = []
         for busy_start, busy_end in (*((b.start, b.end) for b in self.busy), *extra):

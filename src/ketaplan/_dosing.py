@@ -15,9 +15,10 @@ from typing import Literal
 
 import attrs
 
+from ._values import to_tuple
 from .exceptions import SpecError
 
-__all__ = ["DerivedValue", "Derived", "DoseEntry", "DoseField", "Quantity"]
+__all__ = ["Derived", "DerivedValue", "DoseEntry", "DoseField", "Quantity"]
 
 ValueForm = Literal["decimal", "integer"]
 
@@ -80,10 +81,16 @@ class DoseField:
             raise SpecError(where, text, f"expected a value with its unit, e.g. {example}")
         match = _QUANTITY.match(str(text))
         if match is None:
-            raise SpecError(where, text, f"expected a positive number and the unit {self.unit!r}, e.g. {example}")
+            raise SpecError(
+                where,
+                text,
+                f"expected a positive number and the unit {self.unit!r}, e.g. {example}",
+            )
         number, unit = match.groups()
         if not unit:
-            raise SpecError(where, text, f"the unit is missing; write it with its unit, e.g. {example}")
+            raise SpecError(
+                where, text, f"the unit is missing; write it with its unit, e.g. {example}"
+            )
         unit = _UNIT_ALIASES.get(unit.lower(), unit)
         if unit != self.unit:
             raise SpecError(where, text, f"the unit must be {self.unit!r}, e.g. {example}")
@@ -129,7 +136,7 @@ class Derived:
     name: str = attrs.field(validator=_name)
     label: str
     unit: str
-    inputs: tuple[str, ...] = attrs.field(converter=tuple)
+    inputs: tuple[str, ...] = attrs.field(converter=to_tuple)
     formula: Literal["product", "intervals"] = "product"
 
     def compute(

@@ -89,7 +89,9 @@ def load_protocol(reference: str, *, base: Path | None = None) -> Protocol:
     close = difflib.get_close_matches(reference, list(known), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise UnknownProtocolError(
-        "plan.protocol", reference, f"{hint}built-in protocols are {', '.join(known)}; or give a path to a .toml file"
+        "plan.protocol",
+        reference,
+        f"{hint}built-in protocols are {', '.join(known)}; or give a path to a .toml file",
     )
 
 
@@ -114,7 +116,9 @@ def protocol_from_toml(data: dict[str, Any], origin: str) -> Protocol:
         route=route,
         phases=phases,
         sessions=templates,
-        weekdays=tuple(Weekday.parse(day, field="protocol.weekdays") for day in head.strings("weekdays"))
+        weekdays=tuple(
+            Weekday.parse(day, field="protocol.weekdays") for day in head.strings("weekdays")
+        )
         or (Weekday.MO, Weekday.TH),
         assessments=assessments,
         monitoring_form=form,
@@ -146,7 +150,10 @@ def _route(name: str, table: Table) -> Route:
                 name=item.require("name", str),
                 label=item.require("label", str),
                 unit=item.require("unit", str),
-                form=cast(Literal["decimal", "integer"], _choice(item, "form", ("decimal", "integer"), "decimal")),
+                form=cast(
+                    Literal["decimal", "integer"],
+                    _choice(item, "form", ("decimal", "integer"), "decimal"),
+                ),
                 required=item.get("required", bool, True),
                 note=item.get("note", str, ""),
             )
@@ -160,7 +167,10 @@ def _route(name: str, table: Table) -> Route:
                 label=item.require("label", str),
                 unit=item.require("unit", str),
                 inputs=item.strings("inputs"),
-                formula=cast(Literal["product", "intervals"], _choice(item, "formula", ("product", "intervals"), "product")),
+                formula=cast(
+                    Literal["product", "intervals"],
+                    _choice(item, "formula", ("product", "intervals"), "product"),
+                ),
             )
         )
         item.finish()
@@ -200,9 +210,11 @@ def _template(name: str, table: Table, base: SessionTemplate | None) -> SessionT
     def lines(key: str, inherited: tuple[str, ...]) -> tuple[str, ...]:
         return table.strings(key) if key in table else inherited
 
-    checkpoints = tuple(
-        _checkpoint(item) for item in table.tables("checkpoints")
-    ) if "checkpoints" in table else (base.checkpoints if base else ())
+    checkpoints = (
+        tuple(_checkpoint(item) for item in table.tables("checkpoints"))
+        if "checkpoints" in table
+        else (base.checkpoints if base else ())
+    )
     kind_text = table.get("kind", str, base.kind.value if base else "")
     try:
         kind = SessionKind(kind_text)
@@ -212,11 +224,16 @@ def _template(name: str, table: Table, base: SessionTemplate | None) -> SessionT
         name=name,
         kind=kind,
         title=table.get("title", str, base.title if base else "") or kind.label,
-        duration=table.convert("duration", parse_duration, base.duration if base else None)  # type: ignore[arg-type]
+        duration=table.convert("duration", parse_duration, base.duration if base else None)
         or _missing(table, "duration"),
         setting=cast(
             Literal["clinic", "home", "telehealth"],
-            _choice(table, "setting", ("clinic", "home", "telehealth"), base.setting if base else "clinic"),
+            _choice(
+                table,
+                "setting",
+                ("clinic", "home", "telehealth"),
+                base.setting if base else "clinic",
+            ),
         ),
         uses_chair=table.get("uses_chair", bool, base.uses_chair if base else False),
         checkpoints=checkpoints,
@@ -250,12 +267,19 @@ def _phase(table: Table) -> Phase:
     for item in table.tables("companions"):
         after, before = item.optional("after", str), item.optional("before", str)
         if (after is None) == (before is None):
-            raise SpecError(item.field("after"), after, "give exactly one of after or before, e.g. after = '24-72 h'")
+            raise SpecError(
+                item.field("after"),
+                after,
+                "give exactly one of after or before, e.g. after = '24-72 h'",
+            )
         direction: Literal["after", "before"] = "after" if after is not None else "before"
         companions.append(
             Companion(
                 session=item.require("session", str),
-                anchor=cast(Literal["each", "first", "last"], _choice(item, "anchor", ("each", "first", "last"), "each")),
+                anchor=cast(
+                    Literal["each", "first", "last"],
+                    _choice(item, "anchor", ("each", "first", "last"), "each"),
+                ),
                 window=DurationRange.parse(after or before or "", field=item.field(direction)),
                 direction=direction,
                 sources=item.strings("sources"),
@@ -279,13 +303,17 @@ def _phase(table: Table) -> Phase:
 def _cadence(table: Table) -> Cadence:
     cadence: Cadence
     if "per_week" in table:
-        raw = table.get("per_week", object, None)  # type: ignore[type-abstract]
+        raw = table.get("per_week", object, None)
         if isinstance(raw, int) and not isinstance(raw, bool):
             low = high = raw
         elif isinstance(raw, list) and len(raw) == 2 and all(isinstance(n, int) for n in raw):
             low, high = raw
         else:
-            raise SpecError(table.field("per_week"), raw, "expected a number of sessions a week or a range [2, 3]")
+            raise SpecError(
+                table.field("per_week"),
+                raw,
+                "expected a number of sessions a week or a range [2, 3]",
+            )
         weeks = table.require("weeks", int)
         cadence = PerWeek(low, high, weeks, table.get("sessions", int, low * weeks))
     elif "every" in table:
@@ -296,7 +324,12 @@ def _cadence(table: Table) -> Cadence:
             set_by_clinician=table.get("set_by_clinician", bool, False),
         )
     elif "offsets" in table:
-        cadence = Offsets(tuple(Interval.parse(text, field=table.field("offsets")) for text in table.strings("offsets")))
+        cadence = Offsets(
+            tuple(
+                Interval.parse(text, field=table.field("offsets"))
+                for text in table.strings("offsets")
+            )
+        )
     else:
         raise SpecError(table.path, table.data, "a cadence needs per_week, every or offsets")
     table.finish()
@@ -313,9 +346,15 @@ def _assessment(table: Table) -> AssessmentRule:
         sources=table.strings("sources"),
     )
     if at == "end" and rule.phase is None:
-        raise SpecError(table.field("phase"), None, "an assessment at the end of a phase names the phase")
+        raise SpecError(
+            table.field("phase"), None, "an assessment at the end of a phase names the phase"
+        )
     if at == "every" and not rule.every:
-        raise SpecError(table.field("every"), rule.every, "give the number of dosing sessions between assessments")
+        raise SpecError(
+            table.field("every"),
+            rule.every,
+            "give the number of dosing sessions between assessments",
+        )
     table.finish()
     return rule
 
@@ -323,7 +362,9 @@ def _assessment(table: Table) -> AssessmentRule:
 def _form(table: Table) -> MonitoringForm:
     form = MonitoringForm(
         name=table.require("name", str),
-        due_within=Interval.parse(table.require("due_within", str), field=table.field("due_within")),
+        due_within=Interval.parse(
+            table.require("due_within", str), field=table.field("due_within")
+        ),
         description=table.get("description", str, ""),
         sources=table.strings("sources"),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 import attrs
@@ -22,6 +22,7 @@ from ._protocol import Protocol, SessionKind, SessionTemplate
 from ._schedule import schedule
 from ._session import Session, SessionStatus, _aware
 from ._units import Weekday
+from ._values import to_tuple
 from .exceptions import SpecError
 
 __all__ = [
@@ -46,6 +47,10 @@ class Patient:
     ref: str = ""
 
 
+def _weekday_set(days: Iterable[Weekday]) -> tuple[Weekday, ...]:
+    return tuple(sorted(set(days)))
+
+
 @attrs.frozen
 class Preferences:
     """The patient's preferred weekdays and time of day (wall-clock, in the clinic's zone).
@@ -54,21 +59,29 @@ class Preferences:
     """
 
     time: dt.time = attrs.field(default=dt.time(9, 0))
-    weekdays: tuple[Weekday, ...] = attrs.field(default=(), converter=lambda days: tuple(sorted(set(days))))
+    weekdays: tuple[Weekday, ...] = attrs.field(
+        default=(), converter=_weekday_set
+    )
 
     @time.validator
     def _naive_time(self, attribute: attrs.Attribute[dt.time], value: dt.time) -> None:
         if value.tzinfo is not None:
-            raise SpecError("plan.time", value, "expected a wall-clock time without a time zone; the clinic's zone applies")
+            raise SpecError(
+                "plan.time",
+                value,
+                "expected a wall-clock time without a time zone; the clinic's zone applies",
+            )
 
 
 @attrs.frozen
 class CalendarOptions:
     """How much the patient's calendar file says, and when it reminds."""
 
-    privacy: Privacy = attrs.field(default="standard", validator=attrs.validators.in_(("minimal", "standard", "full")))
+    privacy: Privacy = attrs.field(
+        default="standard", validator=attrs.validators.in_(("minimal", "standard", "full"))
+    )
     reminders: tuple[dt.timedelta, ...] = attrs.field(
-        factory=lambda: (dt.timedelta(days=1), dt.timedelta(hours=2)), converter=tuple
+        factory=lambda: (dt.timedelta(days=1), dt.timedelta(hours=2)), converter=to_tuple
     )
 
 
@@ -89,7 +102,7 @@ class Revision:
     action: str
     reason: str = ""
     by: str = ""
-    changes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    changes: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
 
 @attrs.frozen
@@ -103,7 +116,9 @@ class PendingPhase:
 def _plan_id(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not _PLAN_ID.match(value):
         raise SpecError(
-            "plan.id", value, "use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            "plan.id",
+            value,
+            "use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
         )
 
 
@@ -115,13 +130,13 @@ class Plan:
     protocol: Protocol
     clinic: Clinic
     start: dt.date
-    sessions: tuple[Session, ...] = attrs.field(converter=tuple)
+    sessions: tuple[Session, ...] = attrs.field(converter=to_tuple)
     preferences: Preferences = Preferences()
     patient: Patient = Patient()
     calendar: CalendarOptions = CalendarOptions()
-    doses: tuple[DoseEntry, ...] = attrs.field(default=(), converter=tuple)
-    pending: tuple[PendingPhase, ...] = attrs.field(default=(), converter=tuple)
-    history: tuple[Revision, ...] = attrs.field(default=(), converter=tuple)
+    doses: tuple[DoseEntry, ...] = attrs.field(default=(), converter=to_tuple)
+    pending: tuple[PendingPhase, ...] = attrs.field(default=(), converter=to_tuple)
+    history: tuple[Revision, ...] = attrs.field(default=(), converter=to_tuple)
     signoff: SignOff | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -130,10 +145,16 @@ class Plan:
             raise SpecError("sessions", len(self.sessions), "every session needs its own key")
         for entry in self.doses:
             field = self.protocol.route.dose_field(entry.field)
-            where = f"dosing.{entry.field}" if entry.session is None else f"dosing.{entry.session}.{entry.field}"
+            where = (
+                f"dosing.{entry.field}"
+                if entry.session is None
+                else f"dosing.{entry.session}.{entry.field}"
+            )
             field.parse(str(entry.quantity), field=where)
             if entry.session is not None and entry.session not in keys:
-                raise SpecError(where, entry.session, "expected the key of one of the plan's sessions")
+                raise SpecError(
+                    where, entry.session, "expected the key of one of the plan's sessions"
+                )
 
     @classmethod
     def create(
@@ -156,7 +177,9 @@ class Plan:
         never read from the clock.
         """
         _aware(None, attrs.fields(Revision).at, now)
-        laid = schedule(protocol, clinic, start, time=preferences.time, weekdays=preferences.weekdays)
+        laid = schedule(
+            protocol, clinic, start, time=preferences.time, weekdays=preferences.weekdays
+        )
         return cls(
             id=id,
             protocol=protocol,
@@ -168,7 +191,11 @@ class Plan:
             calendar=calendar,
             doses=doses,
             pending=tuple(PendingPhase(phase, reason) for phase, reason in laid.pending),
-            history=(Revision(1, now, "created", reason=f"scheduled from protocol {protocol.name!r}", by=by),),
+            history=(
+                Revision(
+                    1, now, "created", reason=f"scheduled from protocol {protocol.name!r}", by=by
+                ),
+            ),
         )
 
     @property
@@ -181,7 +208,9 @@ class Plan:
         for session in self.sessions:
             if session.key == key:
                 return session
-        raise SpecError("session", key, f"plan {self.id!r} has no such session; see its session keys")
+        raise SpecError(
+            "session", key, f"plan {self.id!r} has no such session; see its session keys"
+        )
 
     def template(self, session: Session) -> SessionTemplate:
         """The session template ``session`` follows."""
@@ -199,12 +228,16 @@ class Plan:
     def dose_entries(self, session: Session) -> dict[str, Quantity]:
         """The dose values entered for ``session``: plan-wide entries, then the session's own."""
         values = {entry.field: entry.quantity for entry in self.doses if entry.session is None}
-        values.update({entry.field: entry.quantity for entry in self.doses if entry.session == session.key})
+        values.update(
+            {entry.field: entry.quantity for entry in self.doses if entry.session == session.key}
+        )
         return values
 
     def derived(self, session: Session) -> list[DerivedValue]:
         """Values derived from the dose entries of ``session``, for those whose inputs are all entered."""
-        fields: Mapping[str, DoseField] = {field.name: field for field in self.protocol.route.dose_fields}
+        fields: Mapping[str, DoseField] = {
+            field.name: field for field in self.protocol.route.dose_fields
+        }
         entries = self.dose_entries(session)
         found = (rule.compute(fields, entries) for rule in self.protocol.route.derived)
         return [value for value in found if value is not None]
@@ -213,7 +246,11 @@ class Plan:
         """Everything that keeps this plan a draft, in plain words."""
         gaps = []
         required = [field for field in self.protocol.route.dose_fields if field.required]
-        dosing = [s for s in self.sessions if s.kind is SessionKind.DOSING and s.status is SessionStatus.SCHEDULED]
+        dosing = [
+            s
+            for s in self.sessions
+            if s.kind is SessionKind.DOSING and s.status is SessionStatus.SCHEDULED
+        ]
         for field in required:
             empty = [s.key for s in dosing if field.name not in self.dose_entries(s)]
             if empty:

@@ -35,7 +35,9 @@ def load_plan(path: str | Path, *, now: dt.datetime) -> Plan:
         except FileNotFoundError:
             raise SpecError("plan file", str(path), "no such file") from None
         except OSError as error:
-            raise SpecError("plan file", str(path), f"the file cannot be read ({error.strerror})") from None
+            raise SpecError(
+                "plan file", str(path), f"the file cannot be read ({error.strerror})"
+            ) from None
     if path.suffix.lower() != ".toml":
         raise SpecError("plan file", str(path), "expected a .toml plan file or a saved plan .json")
     return _plan(Table(load_toml(path, what="plan file"), ""), base=path.parent, now=now)
@@ -49,12 +51,16 @@ def _plan(root: Table, *, base: Path, now: dt.datetime) -> Plan:
     timezone = head.require("timezone", str)
     preferences = Preferences(
         time=head.convert("time", parse_time, dt.time(9, 0)),
-        weekdays=tuple(Weekday.parse(day, field=head.field("weekdays")) for day in head.strings("weekdays")),
+        weekdays=tuple(
+            Weekday.parse(day, field=head.field("weekdays")) for day in head.strings("weekdays")
+        ),
     )
     head.finish()
 
     patient_table = root.table("patient")
-    patient = Patient(name=patient_table.get("name", str, ""), ref=patient_table.get("ref", str, ""))
+    patient = Patient(
+        name=patient_table.get("name", str, ""), ref=patient_table.get("ref", str, "")
+    )
     patient_table.finish()
 
     clinic = _clinic(root.table("clinic"), timezone)
@@ -82,7 +88,9 @@ def _clinic(table: Table, timezone: str) -> Clinic:
         day = Weekday.parse(key, field=hours_table.field(key))
         hours[day] = Hours.parse_day(hours_table.require(key, str), field=hours_table.field(key))
     holidays = table.strings("holidays")
-    closures = tuple(_closure(item, table.field("closures")) for item in table.get("closures", list, []))
+    closures = tuple(
+        _closure(item, table.field("closures")) for item in table.get("closures", list, [])
+    )
     clinic = Clinic(
         name=table.get("name", str, ""),
         timezone=_timezone(timezone),
@@ -126,10 +134,14 @@ def _closure(item: object, field: str) -> Closure:
         reason = entry.get("reason", str, "clinic closed")
         entry.finish()
         if last < first:
-            raise SpecError(f"{field}.last", last, f"the last day comes on or after the first ({first})")
+            raise SpecError(
+                f"{field}.last", last, f"the last day comes on or after the first ({first})"
+            )
         return Closure(first, last, reason)
     raise SpecError(
-        field, item, "expected dates (2026-12-24) or tables such as { first = 2027-02-15, last = 2027-02-19, reason = 'staff training' }"
+        field,
+        item,
+        "expected dates (2026-12-24) or tables such as { first = 2027-02-15, last = 2027-02-19, reason = 'staff training' }",
     )
 
 
@@ -139,7 +151,10 @@ def _calendar(table: Table) -> CalendarOptions:
         raise SpecError(table.field("privacy"), privacy, "expected one of minimal, standard, full")
     default = CalendarOptions().reminders
     if "reminders" in table:
-        reminders = tuple(parse_duration(text, field=table.field("reminders")) for text in table.strings("reminders"))
+        reminders = tuple(
+            parse_duration(text, field=table.field("reminders"))
+            for text in table.strings("reminders")
+        )
     else:
         reminders = default
     table.finish()
@@ -149,11 +164,13 @@ def _calendar(table: Table) -> CalendarOptions:
 
 def _phases(table: Table, protocol: Protocol) -> Protocol:
     for name in table.data:
-        protocol.phase(name) if name in {p.name for p in protocol.phases} else _unknown_phase(table, name, protocol)
+        protocol.phase(name) if name in {p.name for p in protocol.phases} else _unknown_phase(
+            table, name, protocol
+        )
         entry = table.table(name)
         protocol = protocol.with_phase(
             name,
-            interval=entry.convert("interval", IntervalRange.parse, None),  # type: ignore[arg-type]
+            interval=entry.convert("interval", IntervalRange.parse, None),
             sessions=entry.optional("sessions", int),
             until=entry.optional("until", dt.date),
         )
@@ -175,10 +192,18 @@ def _doses(table: Table, protocol: Protocol) -> tuple[DoseEntry, ...]:
             session = Table(value, table.field(key))
             for name in value:
                 field = route.dose_field(name)
-                entries.append(DoseEntry(name, field.parse(session.get(name, object, None), field=session.field(name)), key))  # type: ignore[type-abstract]
+                entries.append(
+                    DoseEntry(
+                        name,
+                        field.parse(session.get(name, object, None), field=session.field(name)),
+                        key,
+                    )
+                )
             session.finish()
         else:
             field = route.dose_field(key)
-            entries.append(DoseEntry(key, field.parse(table.get(key, object, None), field=table.field(key))))  # type: ignore[type-abstract]
+            entries.append(
+                DoseEntry(key, field.parse(table.get(key, object, None), field=table.field(key)))
+            )
     table.finish()
     return tuple(entries)

@@ -19,6 +19,7 @@ import attrs
 
 from ._dosing import Derived, DoseField
 from ._units import DurationRange, Interval, IntervalRange, Weekday
+from ._values import to_tuple
 from .exceptions import SpecError
 
 __all__ = [
@@ -71,7 +72,7 @@ class Checkpoint:
 
     at: dt.timedelta
     label: str
-    sources: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    sources: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
 
 @attrs.frozen
@@ -89,13 +90,13 @@ class SessionTemplate:
     duration: dt.timedelta = attrs.field()
     setting: Setting = "clinic"
     uses_chair: bool = False
-    checkpoints: tuple[Checkpoint, ...] = attrs.field(default=(), converter=tuple)
-    preparation: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    during: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    aftercare: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    side_effects: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    call_the_clinic: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    sources: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    checkpoints: tuple[Checkpoint, ...] = attrs.field(default=(), converter=to_tuple)
+    preparation: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    during: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    aftercare: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    side_effects: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    call_the_clinic: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    sources: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
     @duration.validator
     def _positive(self, attribute: attrs.Attribute[dt.timedelta], value: dt.timedelta) -> None:
@@ -117,10 +118,13 @@ class PerWeek:
 
     def __attrs_post_init__(self) -> None:
         if self.high < self.low:
-            raise SpecError("cadence.per_week", [self.low, self.high], "the smaller number comes first")
+            raise SpecError(
+                "cadence.per_week", [self.low, self.high], "the smaller number comes first"
+            )
         if self.sessions > self.high * self.weeks:
             raise SpecError(
-                "cadence.sessions", self.sessions,
+                "cadence.sessions",
+                self.sessions,
                 f"at most {self.high * self.weeks} ({self.high} a week for {self.weeks} weeks)",
             )
 
@@ -138,7 +142,9 @@ class Every:
     """
 
     interval: IntervalRange
-    sessions: int | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.ge(1)))
+    sessions: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.ge(1))
+    )
     until: dt.date | None = None
     set_by_clinician: bool = False
 
@@ -159,7 +165,7 @@ class Every:
 class Offsets:
     """One session at each calendar offset from the end of the previous phase (or the start)."""
 
-    offsets: tuple[Interval, ...] = attrs.field(converter=tuple)
+    offsets: tuple[Interval, ...] = attrs.field(converter=to_tuple)
 
     def __str__(self) -> str:
         return "at " + ", ".join(str(offset) for offset in self.offsets)
@@ -181,7 +187,7 @@ class Companion:
     anchor: Literal["each", "first", "last"]
     window: DurationRange
     direction: Literal["after", "before"]
-    sources: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    sources: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
 
 @attrs.frozen
@@ -197,21 +203,21 @@ class Phase:
     title: str
     cadence: Cadence
     session: str
-    companions: tuple[Companion, ...] = attrs.field(default=(), converter=tuple)
-    starts_after: Interval = Interval(1, "days")
-    slack: Interval = Interval(7, "days")
-    sources: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    companions: tuple[Companion, ...] = attrs.field(default=(), converter=to_tuple)
+    starts_after: Interval = attrs.field(default=Interval(1, "days"))
+    slack: Interval = attrs.field(default=Interval(7, "days"))
+    sources: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
 
 @attrs.frozen
 class AssessmentRule:
     """Questionnaires due at ``baseline``, at the ``end`` of a phase, or ``every`` N dosing sessions."""
 
-    instruments: tuple[str, ...] = attrs.field(converter=tuple)
+    instruments: tuple[str, ...] = attrs.field(converter=to_tuple)
     at: Literal["baseline", "end", "every"]
     phase: str | None = None
     every: int | None = None
-    sources: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    sources: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
     def __str__(self) -> str:
         names = ", ".join(self.instruments)
@@ -229,7 +235,7 @@ class MonitoringForm:
     name: str
     due_within: Interval
     description: str = ""
-    sources: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    sources: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
 
 @attrs.frozen
@@ -239,10 +245,10 @@ class Route:
     name: str
     title: str
     snomed: str
-    dose_fields: tuple[DoseField, ...] = attrs.field(converter=tuple)
-    derived: tuple[Derived, ...] = attrs.field(default=(), converter=tuple)
+    dose_fields: tuple[DoseField, ...] = attrs.field(converter=to_tuple)
+    derived: tuple[Derived, ...] = attrs.field(default=(), converter=to_tuple)
     session: SessionTemplate | None = None
-    sources: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    sources: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
     def dose_field(self, name: str) -> DoseField:
         """The dose field ``name``, or a :class:`SpecError` listing the valid names."""
@@ -253,6 +259,10 @@ class Route:
         raise SpecError(f"dosing.{name}", name, f"the {self.name} route's dose fields are {names}")
 
 
+def _sorted_dict(value: Mapping[str, str]) -> dict[str, str]:
+    return dict(sorted(value.items()))
+
+
 @attrs.frozen
 class Protocol:
     """A reusable treatment template: route, phases, sessions and instructions; no dates, no doses."""
@@ -261,16 +271,18 @@ class Protocol:
     title: str
     summary: str
     route: Route
-    phases: tuple[Phase, ...] = attrs.field(converter=tuple)
-    sessions: tuple[SessionTemplate, ...] = attrs.field(converter=tuple)
-    weekdays: tuple[Weekday, ...] = attrs.field(converter=tuple)
-    assessments: tuple[AssessmentRule, ...] = attrs.field(default=(), converter=tuple)
+    phases: tuple[Phase, ...] = attrs.field(converter=to_tuple)
+    sessions: tuple[SessionTemplate, ...] = attrs.field(converter=to_tuple)
+    weekdays: tuple[Weekday, ...] = attrs.field(converter=to_tuple)
+    assessments: tuple[AssessmentRule, ...] = attrs.field(default=(), converter=to_tuple)
     monitoring_form: MonitoringForm | None = None
     drug: str = "ketamine"
     min_gap: dt.timedelta = dt.timedelta(0)
     lateness: str = ""
-    notes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    sources: Mapping[str, str] = attrs.field(factory=dict, converter=lambda value: dict(sorted(value.items())))
+    notes: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    sources: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_sorted_dict
+    )
 
     def __attrs_post_init__(self) -> None:
         names = {template.name for template in self.sessions}
@@ -285,11 +297,15 @@ class Protocol:
             for name in (phase.session, *(companion.session for companion in phase.companions)):
                 if name not in names:
                     raise SpecError(
-                        f"phases.{phase.name}.session", name, f"expected one of {', '.join(sorted(names))}"
+                        f"phases.{phase.name}.session",
+                        name,
+                        f"expected one of {', '.join(sorted(names))}",
                     )
         for rule in self.assessments:
             if rule.phase is not None and rule.phase not in phase_names:
-                raise SpecError("assessments.phase", rule.phase, f"expected one of {', '.join(phase_names)}")
+                raise SpecError(
+                    "assessments.phase", rule.phase, f"expected one of {', '.join(phase_names)}"
+                )
         for source in self._cited():
             if source not in self.sources:
                 raise SpecError("sources", source, "every cited source needs an entry in [sources]")
@@ -340,24 +356,39 @@ class Protocol:
         where = f"phases.{name}"
         if interval is not None:
             if not isinstance(cadence, Every):
-                raise SpecError(f"{where}.interval", str(interval), f"phase {name!r} has no interval ({cadence})")
+                raise SpecError(
+                    f"{where}.interval",
+                    str(interval),
+                    f"phase {name!r} has no interval ({cadence})",
+                )
             if not cadence.interval.contains(interval):
                 raise SpecError(
-                    f"{where}.interval", str(interval), f"the protocol allows {cadence.interval} for phase {name!r}"
+                    f"{where}.interval",
+                    str(interval),
+                    f"the protocol allows {cadence.interval} for phase {name!r}",
                 )
             cadence = attrs.evolve(cadence, interval=interval, set_by_clinician=False)
         if sessions is not None:
             if isinstance(cadence, Offsets):
-                raise SpecError(f"{where}.sessions", sessions, f"phase {name!r} has a fixed number of sessions")
+                raise SpecError(
+                    f"{where}.sessions", sessions, f"phase {name!r} has a fixed number of sessions"
+                )
             if isinstance(cadence, PerWeek) and sessions > cadence.high * cadence.weeks:
                 raise SpecError(
-                    f"{where}.sessions", sessions,
+                    f"{where}.sessions",
+                    sessions,
                     f"at most {cadence.high * cadence.weeks} fit {cadence.high} a week for {cadence.weeks} weeks",
                 )
             cadence = attrs.evolve(cadence, sessions=sessions)
         if until is not None:
             if not isinstance(cadence, Every):
-                raise SpecError(f"{where}.until", until, f"only a phase with an interval can end on a date ({name!r} does not)")
+                raise SpecError(
+                    f"{where}.until",
+                    until,
+                    f"only a phase with an interval can end on a date ({name!r} does not)",
+                )
             cadence = attrs.evolve(cadence, until=until)
-        phases = tuple(attrs.evolve(p, cadence=cadence) if p.name == name else p for p in self.phases)
+        phases = tuple(
+            attrs.evolve(p, cadence=cadence) if p.name == name else p for p in self.phases
+        )
         return attrs.evolve(self, phases=phases)

@@ -73,7 +73,11 @@ class Table:
         """The value of ``key``, which must be present and a ``kind``."""
         self._read.add(key)
         if key not in self.data:
-            raise SpecError(self.field(key), None, f"this field is required ({_TYPE_NAMES.get(kind, kind.__name__)})")
+            raise SpecError(
+                self.field(key),
+                None,
+                f"this field is required ({_TYPE_NAMES.get(kind, kind.__name__)})",
+            )
         return self._check(key, kind)
 
     def optional(self, key: str, kind: type[T]) -> T | None:
@@ -85,12 +89,12 @@ class Table:
 
     def convert(self, key: str, parse: Callable[..., T], default: T) -> T:
         """Parse a string value with ``parse(text, field=...)``, or return ``default``."""
-        text = self.get(key, str, None)  # type: ignore[arg-type]
+        text = self.optional(key, str)
         return default if text is None else parse(text, field=self.field(key))
 
     def strings(self, key: str) -> tuple[str, ...]:
         """A list of strings (a single string is taken as a list of one)."""
-        value = self.get(key, object, [])  # type: ignore[type-abstract]
+        value: object = self.get(key, object, [])
         if isinstance(value, str):
             return (value,)
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
@@ -116,8 +120,14 @@ class Table:
         for key in self.data:
             if key not in self._read:
                 close = difflib.get_close_matches(key, sorted(self._read), n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]!r}?" if close else (
-                    "valid keys are " + ", ".join(sorted(self._read)) if self._read else "this table takes no keys"
+                hint = (
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else (
+                        "valid keys are " + ", ".join(sorted(self._read))
+                        if self._read
+                        else "this table takes no keys"
+                    )
                 )
                 raise SpecError(self.field(key), self.data[key], f"unknown key; {hint}")
 
@@ -129,5 +139,7 @@ class Table:
         if kind is dt.date and isinstance(value, dt.datetime):
             wrong = True
         if wrong:
-            raise SpecError(self.field(key), value, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}")
+            raise SpecError(
+                self.field(key), value, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}"
+            )
         return value  # type: ignore[no-any-return]

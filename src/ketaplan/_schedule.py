@@ -72,7 +72,12 @@ class _Slot:
 
 class _Scheduler:
     def __init__(
-        self, protocol: Protocol, clinic: Clinic, start: dt.date, time: dt.time, weekdays: tuple[Weekday, ...]
+        self,
+        protocol: Protocol,
+        clinic: Clinic,
+        start: dt.date,
+        time: dt.time,
+        weekdays: tuple[Weekday, ...],
     ) -> None:
         self.protocol = protocol
         self.clinic = clinic
@@ -93,11 +98,18 @@ class _Scheduler:
         window_end: dt.date | None = None
         for phase in self.protocol.phases:
             if pending:
-                pending.append((phase.name, f"it follows phase {pending[0][0]!r}, which is not dated"))
+                pending.append(
+                    (phase.name, f"it follows phase {pending[0][0]!r}, which is not dated")
+                )
                 continue
             cadence = phase.cadence
             if isinstance(cadence, Every) and cadence.set_by_clinician:
-                pending.append((phase.name, f"the clinician sets the interval (the protocol allows {cadence.interval})"))
+                pending.append(
+                    (
+                        phase.name,
+                        f"the clinician sets the interval (the protocol allows {cadence.interval})",
+                    )
+                )
                 continue
             placed, window_end = self._phase(phase, previous, window_end)
             self._companions(phase, placed)
@@ -113,7 +125,9 @@ class _Scheduler:
         self, phase: Phase, previous: Session | None, window_end: dt.date | None
     ) -> tuple[list[Session], dt.date | None]:
         template = self.protocol.template(phase.session)
-        earliest = self.start if previous is None else phase.starts_after.after(previous.start.date())
+        earliest = (
+            self.start if previous is None else phase.starts_after.after(previous.start.date())
+        )
         cadence = phase.cadence
         if isinstance(cadence, PerWeek):
             return self._per_week(phase, cadence, template, max(earliest, window_end or earliest))
@@ -155,7 +169,12 @@ class _Scheduler:
         return placed, last + _DAY
 
     def _every(
-        self, phase: Phase, cadence: Every, template: SessionTemplate, previous: Session | None, earliest: dt.date
+        self,
+        phase: Phase,
+        cadence: Every,
+        template: SessionTemplate,
+        previous: Session | None,
+        earliest: dt.date,
     ) -> list[Session]:
         placed: list[Session] = []
         last_day = previous.start.date() if previous is not None else None
@@ -168,7 +187,9 @@ class _Scheduler:
                 if not placed:
                     low = max(low, earliest)
                 high = max(cadence.interval.high.after(last_day), low)
-            target = next((day for day in _days(low, high) if Weekday(day.weekday()) in self.weekdays), low)
+            target = next(
+                (day for day in _days(low, high) if Weekday(day.weekday()) in self.weekdays), low
+            )
             if cadence.until is not None and target > cadence.until:
                 break
             latest = phase.slack.after(high) if cadence.interval.fixed or last_day is None else high
@@ -190,7 +211,11 @@ class _Scheduler:
             latest = phase.slack.after(target)
             rule = f"phase {phase.name!r} needs a session {offset} after {anchor} (by {latest})"
             key = phase.name if len(cadence.offsets) == 1 else None
-            placed.append(self._dosing(phase, template, index, target, latest, rule, lambda day: None, key=key))
+            placed.append(
+                self._dosing(
+                    phase, template, index, target, latest, rule, lambda day: None, key=key
+                )
+            )
         return placed
 
     # -- one session and its companions -------------------------------------------
@@ -248,11 +273,21 @@ class _Scheduler:
         window = companion.window
         if companion.direction == "after":
             earliest, latest = anchor.end + window.low, anchor.end + window.high
-            days = list(_days(earliest.astimezone(self.clinic.zone).date(), latest.astimezone(self.clinic.zone).date()))
+            days = list(
+                _days(
+                    earliest.astimezone(self.clinic.zone).date(),
+                    latest.astimezone(self.clinic.zone).date(),
+                )
+            )
         else:
             earliest, latest = anchor.start - window.high, anchor.start - window.low
             earliest = max(earliest, self.floor)
-            days = list(_days(earliest.astimezone(self.clinic.zone).date(), latest.astimezone(self.clinic.zone).date()))
+            days = list(
+                _days(
+                    earliest.astimezone(self.clinic.zone).date(),
+                    latest.astimezone(self.clinic.zone).date(),
+                )
+            )
             days.reverse()
         moves: list[Move] = []
         for day in days:
@@ -261,25 +296,30 @@ class _Scheduler:
                 for time in self._times(day):
                     slot = self._slot(day, time, template)
                     if isinstance(slot, _Slot) and earliest <= slot.start <= latest:
-                        self._commit(Session(
-                            key=f"{anchor.key}-{template.name}",
-                            kind=template.kind,
-                            phase=anchor.phase,
-                            index=anchor.index,
-                            start=slot.start,
-                            end=slot.end,
-                            template=template.name,
-                            anchor=anchor.key,
-                            planned=days[0] if moves else None,
-                            moves=tuple(moves),
-                        ), False)
+                        self._commit(
+                            Session(
+                                key=f"{anchor.key}-{template.name}",
+                                kind=template.kind,
+                                phase=anchor.phase,
+                                index=anchor.index,
+                                start=slot.start,
+                                end=slot.end,
+                                template=template.name,
+                                anchor=anchor.key,
+                                planned=days[0] if moves else None,
+                                moves=tuple(moves),
+                            ),
+                            False,
+                        )
                         return
                 reason = f"no free time that day within {window} {companion.direction} {anchor.key}"
             moves.append(Move(day, reason))
         key = f"{anchor.key}-{template.name}"
         first = moves[0] if moves else Move(anchor.start.date(), "no day in the window")
         raise ScheduleError(
-            key, first.date, f"no time for the {template.title.lower()} {window} {companion.direction} {anchor.key} (first: {first})"
+            key,
+            first.date,
+            f"no time for the {template.title.lower()} {window} {companion.direction} {anchor.key} (first: {first})",
         )
 
     def _commit(self, session: Session, dosing: bool) -> None:
@@ -297,12 +337,12 @@ class _Scheduler:
             return None
         last = self.dosing_days[-1].astimezone(self.clinic.zone)
         if not self.clinic.consecutive_days and (day - last.date()).days < 2:
-            return f"no dosing on consecutive days (the previous dosing session is on {last:%a %d %b})"
+            return (
+                f"no dosing on consecutive days (the previous dosing session is on {last:%a %d %b})"
+            )
         return None
 
-    def _slot(
-        self, day: dt.date, time: dt.time, template: SessionTemplate
-    ) -> _Slot | str:
+    def _slot(self, day: dt.date, time: dt.time, template: SessionTemplate) -> _Slot | str:
         start = self.clinic.local(day, time)
         if start is None:
             return f"{time:%H:%M} does not exist that day (the clocks go forward)"
@@ -325,9 +365,17 @@ class _Scheduler:
             ):
                 return f"after {other.key} that day, while the patient recovers"
         if template.uses_chair:
-            own = [(s.start, s.end) for s in self.sessions if self.protocol.template(s.template).uses_chair]
+            own = [
+                (s.start, s.end)
+                for s in self.sessions
+                if self.protocol.template(s.template).uses_chair
+            ]
             if self.clinic.full(start, end, own):
-                chairs = "the only chair is" if self.clinic.chairs == 1 else f"all {self.clinic.chairs} chairs are"
+                chairs = (
+                    "the only chair is"
+                    if self.clinic.chairs == 1
+                    else f"all {self.clinic.chairs} chairs are"
+                )
                 return f"full: {chairs} booked between {start:%H:%M} and {end:%H:%M}"
         return _Slot(start, end)
 
@@ -359,7 +407,11 @@ class _Scheduler:
                 in_phase = [s for s in ordered if s.phase == rule.phase and s.anchor is None]
                 if in_phase:
                     last = in_phase[-1]
-                    review = [s for s in ordered if s.anchor == last.key and s.kind is SessionKind.ASSESSMENT]
+                    review = [
+                        s
+                        for s in ordered
+                        if s.anchor == last.key and s.kind is SessionKind.ASSESSMENT
+                    ]
                     keys = [(review or [last])[0].key]
             else:
                 pool = [s for s in dosing if rule.phase in (None, s.phase)]
@@ -368,7 +420,8 @@ class _Scheduler:
             for key in keys:
                 due.setdefault(key, []).extend(rule.instruments)
         return [
-            attrs.evolve(s, assessments=tuple(dict.fromkeys(due[s.key]))) if s.key in due else s for s in self.sessions
+            attrs.evolve(s, assessments=tuple(dict.fromkeys(due[s.key]))) if s.key in due else s
+            for s in self.sessions
         ]
 
 

@@ -49,14 +49,20 @@ def _converter() -> cattrs.Converter:
     converter.register_unstructure_hook(IntervalRange, str)
     converter.register_structure_hook(IntervalRange, lambda value, _: IntervalRange.parse(value))
     converter.register_unstructure_hook(Hours, str)
-    converter.register_structure_hook(Hours, lambda value, _: Hours.parse_day(value, field="clinic.hours")[0])
+    converter.register_structure_hook(
+        Hours, lambda value, _: Hours.parse_day(value, field="clinic.hours")[0]
+    )
     converter.register_unstructure_hook(Weekday, lambda day: day.name)
     converter.register_structure_hook(Weekday, lambda value, _: Weekday[value])
-    converter.register_unstructure_hook(Cadence, _cadence_out)  # type: ignore[arg-type]
+    converter.register_unstructure_hook(Cadence, _cadence_out)
     converter.register_structure_hook(Cadence, lambda value, _: _cadence_in(converter, value))
     base_clinic = converter.get_unstructure_hook(Clinic)
     converter.register_unstructure_hook(
-        Clinic, lambda clinic: {**base_clinic(clinic), "hours": {d.name: [str(h) for h in p] for d, p in clinic.hours.items()}}
+        Clinic,
+        lambda clinic: {
+            **base_clinic(clinic),
+            "hours": {d.name: [str(h) for h in p] for d, p in clinic.hours.items()},
+        },
     )
     base_clinic_in = converter.get_structure_hook(Clinic)
 
@@ -66,7 +72,8 @@ def _converter() -> cattrs.Converter:
             for day, periods in value.get("hours", {}).items()
         }
         rest = {key: item for key, item in value.items() if key != "hours"}
-        return attrs.evolve(base_clinic_in(rest, Clinic), hours=hours)
+        clinic: Clinic = base_clinic_in(rest, Clinic)
+        return attrs.evolve(clinic, hours=hours)
 
     converter.register_structure_hook(Clinic, clinic_in)
     return converter
@@ -90,7 +97,11 @@ def _quantity(text: str) -> Quantity:
 
 def _cadence_out(cadence: Cadence) -> dict[str, Any]:
     if isinstance(cadence, PerWeek):
-        return {"per_week": [cadence.low, cadence.high], "weeks": cadence.weeks, "sessions": cadence.sessions}
+        return {
+            "per_week": [cadence.low, cadence.high],
+            "weeks": cadence.weeks,
+            "sessions": cadence.sessions,
+        }
     if isinstance(cadence, Every):
         out: dict[str, Any] = {"every": str(cadence.interval)}
         if cadence.sessions is not None:
@@ -138,14 +149,24 @@ def plan_from_json(text: str | bytes) -> Plan:
         found = document.get("format") if isinstance(document, dict) else type(document).__name__
         raise SpecError("format", found, f"expected {FORMAT!r}: this is not a saved ketaplan plan")
     if document.get("version") != VERSION:
-        raise SpecError("version", document.get("version"), f"this ketaplan reads plan JSON version {VERSION}")
+        raise SpecError(
+            "version", document.get("version"), f"this ketaplan reads plan JSON version {VERSION}"
+        )
     body = {key: value for key, value in document.items() if key not in ("format", "version")}
     try:
         return _CONVERTER.structure(body, Plan)
     except SpecError:
         raise
-    except (cattrs.BaseValidationError, KeyError, TypeError, ValueError, zoneinfo.ZoneInfoNotFoundError) as error:
-        raise SpecError("plan JSON", "<file>", f"the saved plan is damaged or incomplete ({_first(error)})") from None
+    except (
+        cattrs.BaseValidationError,
+        KeyError,
+        TypeError,
+        ValueError,
+        zoneinfo.ZoneInfoNotFoundError,
+    ) as error:
+        raise SpecError(
+            "plan JSON", "<file>", f"the saved plan is damaged or incomplete ({_first(error)})"
+        ) from None
 
 
 def _first(error: BaseException) -> str:

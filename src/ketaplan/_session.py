@@ -8,6 +8,7 @@ import enum
 import attrs
 
 from ._protocol import SessionKind
+from ._values import to_tuple
 from .exceptions import SpecError
 
 __all__ = ["Move", "Session", "SessionStatus"]
@@ -60,8 +61,8 @@ class Session:
     status: SessionStatus = attrs.field(default=SessionStatus.SCHEDULED, converter=SessionStatus)
     anchor: str | None = None
     planned: dt.date | None = None
-    moves: tuple[Move, ...] = attrs.field(default=(), converter=tuple)
-    assessments: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    moves: tuple[Move, ...] = attrs.field(default=(), converter=to_tuple)
+    assessments: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
     @property
     def moved(self) -> bool:

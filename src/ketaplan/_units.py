@@ -59,18 +59,25 @@ class Interval:
         """Read ``"3 days"``, ``"2 weeks"`` or ``"1 month"``."""
         match = _INTERVAL.match(text.lower()) if isinstance(text, str) else None
         if match is None or match.group(2) not in _UNIT_WORDS:
-            raise SpecError(field, text, "expected a number and days, weeks or months, e.g. '2 weeks'")
+            raise SpecError(
+                field, text, "expected a number and days, weeks or months, e.g. '2 weeks'"
+            )
         return cls(int(match.group(1)), _UNIT_WORDS[match.group(2)])
 
     def after(self, day: dt.date) -> dt.date:
         """The date this interval after ``day``."""
-        result: dt.date = day + relativedelta(**{self.unit: self.amount})
+        result: dt.date = day + self._delta()
         return result
 
     def before(self, day: dt.date) -> dt.date:
         """The date this interval before ``day``."""
-        result: dt.date = day - relativedelta(**{self.unit: self.amount})
+        result: dt.date = day - self._delta()
         return result
+
+    def _delta(self) -> relativedelta:
+        if self.unit == "months":
+            return relativedelta(months=self.amount)
+        return relativedelta(days=self.amount * (7 if self.unit == "weeks" else 1))
 
     @property
     def approx_days(self) -> float:
@@ -84,7 +91,9 @@ class Interval:
 
 def _interval_order(low: Interval, high: Interval, field: str) -> None:
     if high.approx_days < low.approx_days:
-        raise SpecError(field, f"{low}-{high}", "the shorter interval comes first, e.g. '1-2 weeks'")
+        raise SpecError(
+            field, f"{low}-{high}", "the shorter interval comes first, e.g. '1-2 weeks'"
+        )
 
 
 @attrs.frozen
@@ -150,7 +159,9 @@ def parse_duration(text: str, *, field: str = "duration") -> dt.timedelta:
     match = _DURATION.match(text.lower()) if isinstance(text, str) else None
     if match is None or not any(match.groups()):
         raise SpecError(
-            field, text, "expected days, hours and/or minutes, e.g. '120 min', '2 h' or '1 h 30 min'"
+            field,
+            text,
+            "expected days, hours and/or minutes, e.g. '120 min', '2 h' or '1 h 30 min'",
         )
     days, hours, minutes = (int(part) if part else 0 for part in match.groups())
     return dt.timedelta(days=days, hours=hours, minutes=minutes)
@@ -179,7 +190,8 @@ class DurationRange:
     def __attrs_post_init__(self) -> None:
         if self.high < self.low:
             raise SpecError(
-                "window", f"{format_duration(self.low)}-{format_duration(self.high)}",
+                "window",
+                f"{format_duration(self.low)}-{format_duration(self.high)}",
                 "the earlier bound comes first",
             )
 
@@ -228,8 +240,12 @@ class Weekday(enum.IntEnum):
     def parse(cls, text: str, *, field: str = "weekday") -> Weekday:
         """Read a weekday as its two-letter iCalendar code (``"MO"``) or its English name."""
         key = text.strip().upper()[:2] if isinstance(text, str) else None
-        if key is None or key not in cls.__members__ or (
-            len(text.strip()) > 2 and not _FULL_NAMES[cls[key]].startswith(text.strip().lower())
+        if (
+            key is None
+            or key not in cls.__members__
+            or (
+                len(text.strip()) > 2 and not _FULL_NAMES[cls[key]].startswith(text.strip().lower())
+            )
         ):
             raise SpecError(field, text, "expected one of MO, TU, WE, TH, FR, SA, SU")
         return cls[key]

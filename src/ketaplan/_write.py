@@ -45,7 +45,9 @@ def write_outputs(plan: Plan, folder: str | Path, *, now: dt.datetime) -> list[P
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OutputError(f"--out: cannot create the folder {str(folder)!r} ({error.strerror})") from None
+        raise OutputError(
+            f"--out: cannot create the folder {str(folder)!r} ({error.strerror})"
+        ) from None
     staged: list[tuple[str, Path]] = []
     try:
         for name, content in files.items():

@@ -6,7 +6,12 @@ import datetime as dt
 
 from .._plan import Plan
 
-__all__ = ["render_clinician_html", "render_clinician_markdown", "render_patient_html", "render_patient_markdown"]
+__all__ = [
+    "render_clinician_html",
+    "render_clinician_markdown",
+    "render_patient_html",
+    "render_patient_markdown",
+]
 
 
 def render_patient_html(plan: Plan, *, now: dt.datetime) -> str:

@@ -43,7 +43,8 @@ def render_ics(plan: Plan, *, now: dt.datetime) -> bytes:
         uid=hashlib.sha256(f"calendar\x00{plan.id}".encode()).hexdigest()[:32] + "@ketaplan",
         subcomponents=[_timezone(zone, first, last), *events],
     )
-    return calendar.to_ical()
+    content: bytes = calendar.to_ical()
+    return content
 
 
 @functools.cache
@@ -54,7 +55,11 @@ def _timezone(zone: str, first: dt.date, last: dt.date) -> icalendar.Timezone:
 def _calendar_name(plan: Plan) -> str:
     if plan.calendar.privacy == "full":
         return f"{plan.protocol.title}: {plan.patient.name or plan.id}"
-    return "Clinic appointments" if plan.calendar.privacy == "minimal" else f"Appointments: {plan.clinic.name or 'clinic'}"
+    return (
+        "Clinic appointments"
+        if plan.calendar.privacy == "minimal"
+        else f"Appointments: {plan.clinic.name or 'clinic'}"
+    )
 
 
 def summary(plan: Plan, session: Session) -> str:
@@ -67,7 +72,11 @@ def summary(plan: Plan, session: Session) -> str:
     template = plan.template(session)
     total = plan.phase_count(session.phase, session.kind)
     phase = plan.protocol.phase(session.phase).title
-    title = f"{template.title} ({phase}, {session.index} of {total})" if total > 1 else f"{template.title} ({phase})"
+    title = (
+        f"{template.title} ({phase}, {session.index} of {total})"
+        if total > 1
+        else f"{template.title} ({phase})"
+    )
     return f"{title}: {plan.patient.name}" if plan.patient.name else title
 
 
@@ -131,7 +140,11 @@ def _alarm(plan: Plan, session: Session, before: dt.timedelta) -> icalendar.Alar
     alarm.add("trigger", -before)
     text = summary(plan, session)
     template = plan.template(session)
-    if plan.calendar.privacy != "minimal" and template.preparation and session.kind is not SessionKind.CONSULTATION:
+    if (
+        plan.calendar.privacy != "minimal"
+        and template.preparation
+        and session.kind is not SessionKind.CONSULTATION
+    ):
         text = f"{text}: {template.preparation[0]}"
     alarm.add("description", text)
     return alarm
