@@ -184,9 +184,7 @@ class Clinic:
     min_gap: dt.timedelta = dt.timedelta(0)
     consecutive_days: bool = True
     chairs: int = attrs.field(default=1, validator=attrs.validators.ge(1))
-    busy: tuple[Busy, ...] = attrs.field(
-        default=(), converter=_by_start
-    )
+    busy: tuple[Busy, ...] = attrs.field(default=(), converter=_by_start)
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:

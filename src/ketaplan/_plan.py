@@ -59,9 +59,7 @@ class Preferences:
     """
 
     time: dt.time = attrs.field(default=dt.time(9, 0))
-    weekdays: tuple[Weekday, ...] = attrs.field(
-        default=(), converter=_weekday_set
-    )
+    weekdays: tuple[Weekday, ...] = attrs.field(default=(), converter=_weekday_set)
 
     @time.validator
     def _naive_time(self, attribute: attrs.Attribute[dt.time], value: dt.time) -> None:

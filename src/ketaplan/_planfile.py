@@ -185,25 +185,27 @@ def _unknown_phase(table: Table, name: str, protocol: Protocol) -> None:
 
 
 def _doses(table: Table, protocol: Protocol) -> tuple[DoseEntry, ...]:
+    """Plan-wide entries (``[dosing]``) and per-session ones (``[dosing.<session key>]``)."""
     entries = []
-    route = protocol.route
     for key, value in table.data.items():
         if isinstance(value, dict):
-            session = Table(value, table.field(key))
-            for name in value:
-                field = route.dose_field(name)
-                entries.append(
-                    DoseEntry(
-                        name,
-                        field.parse(session.get(name, object, None), field=session.field(name)),
-                        key,
-                    )
-                )
-            session.finish()
-        else:
-            field = route.dose_field(key)
-            entries.append(
-                DoseEntry(key, field.parse(table.get(key, object, None), field=table.field(key)))
-            )
+            entries.extend(_entries(table.table(key), protocol, session=key))
+    entries.extend(_entries(table, protocol, session=None))
     table.finish()
     return tuple(entries)
+
+
+def _entries(table: Table, protocol: Protocol, *, session: str | None) -> list[DoseEntry]:
+    entries = []
+    for name, value in table.data.items():
+        if isinstance(value, dict):
+            continue
+        try:
+            field = protocol.route.dose_field(name)
+        except SpecError as error:
+            raise SpecError(table.field(name), name, error.expected) from None
+        text: object = table.get(name, object, None)
+        entries.append(DoseEntry(name, field.parse(text, field=table.field(name)), session))
+    if session is not None:
+        table.finish()
+    return entries

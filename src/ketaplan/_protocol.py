@@ -280,9 +280,7 @@ class Protocol:
     min_gap: dt.timedelta = dt.timedelta(0)
     lateness: str = ""
     notes: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
-    sources: Mapping[str, str] = attrs.field(
-        factory=dict, converter=_sorted_dict
-    )
+    sources: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_dict)
 
     def __attrs_post_init__(self) -> None:
         names = {template.name for template in self.sessions}

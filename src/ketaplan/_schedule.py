@@ -11,6 +11,7 @@ session, the date and the rule.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable, Iterator
 
 import attrs
@@ -27,7 +28,7 @@ from ._protocol import (
     SessionTemplate,
 )
 from ._session import Move, Session
-from ._units import Weekday
+from ._units import Interval, Weekday
 from .exceptions import ScheduleError, SpecError
 
 __all__ = ["Schedule", "schedule"]
@@ -233,6 +234,10 @@ class _Scheduler:
         key: str | None = None,
     ) -> Session:
         key = key or f"{phase.name}-{index:02d}"
+        if target > latest:
+            moved = [s for s in self.sessions if s.phase == phase.name and s.moves]
+            why = "; ".join(f"{s.key} moved ({s.moves[0]})" for s in moved[:3]) or "no day is left"
+            raise ScheduleError(key, target, f"{rule}; {why}")
         is_dosing = template.kind is SessionKind.DOSING
         moves: list[Move] = []
         for day in _days(target, latest):
@@ -267,38 +272,54 @@ class _Scheduler:
                     continue
                 if companion.anchor == "last" and position != len(placed) - 1:
                     continue
-                self._companion(companion, self.protocol.template(companion.session), anchor)
+                template = self.protocol.template(companion.session)
+                self._companion(companion, template, anchor, phase.slack)
 
-    def _companion(self, companion: Companion, template: SessionTemplate, anchor: Session) -> None:
+    def _companion(
+        self, companion: Companion, template: SessionTemplate, anchor: Session, slack: Interval
+    ) -> None:
+        """Place one companion session inside its window, nearest the anchor first.
+
+        A time after another dosing session on the same day (while the patient
+        recovers) is used only when no other time in the window is free. When
+        the whole window is closed, the session moves past it by up to the
+        phase's slack, and its moves say why.
+        """
         window = companion.window
+        zone = self.clinic.zone
         if companion.direction == "after":
             earliest, latest = anchor.end + window.low, anchor.end + window.high
-            days = list(
-                _days(
-                    earliest.astimezone(self.clinic.zone).date(),
-                    latest.astimezone(self.clinic.zone).date(),
-                )
+            outer = dt.datetime.combine(
+                slack.after(latest.astimezone(zone).date()), dt.time.max, tzinfo=zone
             )
+            bounds = [(earliest, latest), (earliest, outer)]
         else:
-            earliest, latest = anchor.start - window.high, anchor.start - window.low
-            earliest = max(earliest, self.floor)
-            days = list(
-                _days(
-                    earliest.astimezone(self.clinic.zone).date(),
-                    latest.astimezone(self.clinic.zone).date(),
-                )
+            earliest, latest = (
+                max(anchor.start - window.high, self.floor),
+                anchor.start - window.low,
             )
-            days.reverse()
+            outer = max(
+                self.floor,
+                dt.datetime.combine(
+                    slack.before(earliest.astimezone(zone).date()), dt.time.min, tzinfo=zone
+                ),
+            )
+            bounds = [(earliest, latest), (outer, latest)]
+        key = f"{anchor.key}-{template.name}"
         moves: list[Move] = []
-        for day in days:
-            reason = self._day_reason(day, template, dosing=False)
-            if reason is None:
-                for time in self._times(day):
-                    slot = self._slot(day, time, template)
-                    if isinstance(slot, _Slot) and earliest <= slot.start <= latest:
-                        self._commit(
-                            Session(
-                                key=f"{anchor.key}-{template.name}",
+        for (low, high), lenient in itertools.product(bounds, (False, True)):
+            days = list(_days(low.astimezone(zone).date(), high.astimezone(zone).date()))
+            if companion.direction == "before":
+                days.reverse()
+            moves = []
+            for day in days:
+                reason = self._day_reason(day, template, dosing=False)
+                if reason is None:
+                    for time in self._times(day):
+                        slot = self._slot(day, time, template, after_dosing=lenient)
+                        if isinstance(slot, _Slot) and low <= slot.start <= high:
+                            session = Session(
+                                key=key,
                                 kind=template.kind,
                                 phase=anchor.phase,
                                 index=anchor.index,
@@ -308,13 +329,13 @@ class _Scheduler:
                                 anchor=anchor.key,
                                 planned=days[0] if moves else None,
                                 moves=tuple(moves),
-                            ),
-                            False,
-                        )
-                        return
-                reason = f"no free time that day within {window} {companion.direction} {anchor.key}"
-            moves.append(Move(day, reason))
-        key = f"{anchor.key}-{template.name}"
+                            )
+                            self._commit(session, False)
+                            return
+                    reason = (
+                        f"no free time that day within {window} {companion.direction} {anchor.key}"
+                    )
+                moves.append(Move(day, reason))
         first = moves[0] if moves else Move(anchor.start.date(), "no day in the window")
         raise ScheduleError(
             key,
@@ -342,7 +363,9 @@ class _Scheduler:
             )
         return None
 
-    def _slot(self, day: dt.date, time: dt.time, template: SessionTemplate) -> _Slot | str:
+    def _slot(
+        self, day: dt.date, time: dt.time, template: SessionTemplate, *, after_dosing: bool = False
+    ) -> _Slot | str:
         start = self.clinic.local(day, time)
         if start is None:
             return f"{time:%H:%M} does not exist that day (the clocks go forward)"
@@ -358,9 +381,10 @@ class _Scheduler:
             if other.start < end and start < other.end:
                 return f"the plan's own {other.key} is at {other.start.astimezone(self.clinic.zone):%H:%M} that day"
             if (
-                template.kind is not SessionKind.DOSING
+                not after_dosing
+                and template.kind is not SessionKind.DOSING
                 and other.kind is SessionKind.DOSING
-                and other.start.date() == day
+                and other.start.astimezone(self.clinic.zone).date() == day
                 and other.start < start
             ):
                 return f"after {other.key} that day, while the patient recovers"

@@ -218,7 +218,7 @@ class DurationRange:
         if self.low == self.high:
             return format_duration(self.low)
         day, hour = dt.timedelta(days=1), dt.timedelta(hours=1)
-        if self.low >= day and not self.low % day and not self.high % day:
+        if self.low >= 2 * day and not self.low % day and not self.high % day:
             return f"{self.low // day}-{self.high // day} days"
         if not self.low % hour and not self.high % hour:
             return f"{self.low // hour}-{self.high // hour} h"

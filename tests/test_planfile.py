@@ -1,0 +1,154 @@
+"""Plan files: what a valid one gives, and the one-line error each kind of bad one gets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+import ketaplan
+
+GOOD = """
+[plan]
+id = "lakeside-0042"
+protocol = "iv-induction"
+start = 2027-01-11
+timezone = "America/Toronto"
+weekdays = ["TU", "TH"]
+time = "10:15"
+
+[patient]
+name = "Zoë O'Brien"
+ref = "MRN-0042"
+
+[clinic]
+name = "Lakeside Wellness Clinic"
+address = "100 Queen St W, Toronto"
+holidays = "CA-ON"
+closures = [2027-01-14, { first = 2027-02-01, last = 2027-02-02, reason = "staff training" }]
+hours = { MO = "08:00-18:00", TU = "08:00-12:30, 13:00-18:00", TH = "08:00-18:00", FR = "08:00-16:00" }
+chairs = 2
+min_gap = "48 h"
+
+[calendar]
+privacy = "full"
+reminders = ["1 day"]
+
+[phases.maintenance]
+interval = "3 weeks"
+sessions = 2
+
+[dosing]
+body_weight = "72 kg"
+
+[dosing.induction-02]
+dose_per_kg = "0.5 mg/kg"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "plan.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load(path: Path) -> ketaplan.Plan:
+    return ketaplan.load_plan(path, now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+
+
+def test_good_plan_file_reads_every_table(tmp_path: Path) -> None:
+    """Every table of a complete plan file reaches the plan."""
+    plan = load(write(tmp_path, GOOD))
+    assert "lakeside-0042" == plan.id
+    assert ("Zoë O'Brien", "MRN-0042") == (plan.patient.name, plan.patient.ref)
+    assert (dt.time(10, 15), (ketaplan.Weekday.TU, ketaplan.Weekday.TH)) == (plan.preferences.time, plan.preferences.weekdays)
+    assert ("full", (dt.timedelta(days=1),)) == (plan.calendar.privacy, plan.calendar.reminders)
+    assert 2 == plan.clinic.chairs
+    assert dt.timedelta(hours=48) == plan.clinic.min_gap
+    assert "staff training" == plan.clinic.closures[1].reason
+    assert 2 == len([s for s in plan.sessions if s.phase == "maintenance"])
+    entries = {(e.field, e.session): str(e.quantity) for e in plan.doses}
+    assert {("body_weight", None): "72 kg", ("dose_per_kg", "induction-02"): "0.5 mg/kg"} == entries
+
+
+def test_closure_in_plan_file_moves_a_session(tmp_path: Path) -> None:
+    """A closed date listed in the plan file moves the session that fell on it."""
+    plan = load(write(tmp_path, GOOD))
+    moved = plan.session("induction-02")
+    assert (dt.date(2027, 1, 14), dt.date(2027, 1, 15)) == (moved.planned, moved.start.date())
+
+
+def test_derived_dose_needs_every_input(tmp_path: Path) -> None:
+    """Total dose is derived only for the session where both dose per kg and weight are entered."""
+    plan = load(write(tmp_path, GOOD))
+    assert [] == plan.derived(plan.session("induction-01"))
+    (total,) = plan.derived(plan.session("induction-02"))
+    assert "36 mg (from Dose per kg 0.5 mg/kg x Body weight 72 kg)" == total.explain()
+
+
+def test_protocol_file_by_path(tmp_path: Path) -> None:
+    """plan.protocol may be a path to a protocol file, relative to the plan file."""
+    source = Path(ketaplan.__file__).parent / "data" / "protocols" / "iv-induction.toml"
+    text = source.read_text(encoding="utf-8").replace('name = "iv-induction"', 'name = "our-iv"')
+    write(tmp_path, text, "our-iv.toml")
+    plan = load(write(tmp_path, GOOD.replace('protocol = "iv-induction"', 'protocol = "our-iv.toml"')))
+    assert "our-iv" == plan.protocol.name
+
+
+BAD = [
+    pytest.param('id = "lakeside-0042"', 'id = "lakeside-0042"\nstrat = 2027-01-11', "plan.strat: got datetime.date(2027, 1, 11); unknown key; did you mean 'start'?", id="unknown-key"),
+    pytest.param('protocol = "iv-induction"', 'protocol = "iv-inductoin"', "plan.protocol: got 'iv-inductoin'; did you mean 'iv-induction'?", id="unknown-protocol"),
+    pytest.param('timezone = "America/Toronto"', 'timezone = "America/Torono"', "plan.timezone: got 'America/Torono'; expected an IANA time zone", id="bad-zone"),
+    pytest.param("start = 2027-01-11", 'start = "next monday"', "plan.start: got 'next monday'; expected a date such as 2027-01-11", id="start-not-a-date"),
+    pytest.param('time = "10:15"', 'time = "25:00"', "plan.time: got '25:00'; expected a 24-hour time of day", id="bad-time"),
+    pytest.param('weekdays = ["TU", "TH"]', 'weekdays = ["TU", "THU", "Funday"]', "plan.weekdays: got 'Funday'; expected one of MO, TU, WE, TH, FR, SA, SU", id="bad-weekday"),
+    pytest.param('holidays = "CA-ON"', 'holidays = "CA-XX"', "clinic.holidays: got 'CA-XX'; CA subdivisions are", id="bad-subdivision"),
+    pytest.param('FR = "08:00-16:00"', 'FR = "16:00-08:00"', "clinic.hours.FR: got '16:00-08:00'; each period closes after it opens", id="bad-hours"),
+    pytest.param("chairs = 2", "chairs = 0", "clinic.chairs: got 0; expected a whole number of at least 1", id="zero-chairs"),
+    pytest.param('privacy = "full"', 'privacy = "secret"', "calendar.privacy: got 'secret'; expected one of minimal, standard, full", id="bad-privacy"),
+    pytest.param('interval = "3 weeks"', 'interval = "10 weeks"', "phases.maintenance.interval: got '10 weeks'; the protocol allows 2-6 weeks", id="interval-out-of-range"),
+    pytest.param("[phases.maintenance]", "[phases.maintenence]", "phases.maintenence: got 'maintenence'; protocol 'iv-induction' has the phases", id="unknown-phase"),
+    pytest.param('body_weight = "72 kg"', "body_weight = 72", "dosing.body_weight: got 72; the unit is missing; write it with its unit, e.g. '0.5 kg'", id="unitless-dose"),
+    pytest.param('body_weight = "72 kg"', 'body_weight = "72 lb"', "dosing.body_weight: got '72 lb'; the unit must be 'kg'", id="wrong-unit"),
+    pytest.param('body_weight = "72 kg"', 'body_weight = "-72 kg"', "dosing.body_weight: got '-72 kg'; expected a positive number", id="negative-dose"),
+    pytest.param('body_weight = "72 kg"', 'devices = "2 devices"', "dosing.devices: got 'devices'; the intravenous route's dose fields are dose_per_kg, body_weight, infusion_minutes", id="field-of-other-route"),
+    pytest.param("[dosing.induction-02]", "[dosing.induction-99]", "dosing.induction-99.dose_per_kg: got 'induction-99'; expected the key of one of the plan's sessions", id="unknown-session"),
+    pytest.param('id = "lakeside-0042"', 'id = "../../etc/passwd"', "plan.id: got '../../etc/passwd'; use 1 to 64 letters", id="unsafe-id"),
+    pytest.param('min_gap = "48 h"', 'min_gap = "two days"', "clinic.min_gap: got 'two days'; expected days, hours and/or minutes", id="bad-gap"),
+    pytest.param("[patient]", "[patient]\nage = 40", "patient.age: got 40; unknown key; valid keys are name, ref", id="unknown-patient-key"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), BAD)
+def test_bad_plan_file_gets_a_clear_error(tmp_path: Path, old: str, new: str, message: str) -> None:
+    """Each kind of bad value is a SpecError whose message names the field, the value and what is valid."""
+    assert old in GOOD
+    with pytest.raises(ketaplan.SpecError) as caught:
+        load(write(tmp_path, GOOD.replace(old, new, 1)))
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_required_field(tmp_path: Path) -> None:
+    """A plan file without a start date says the field is required."""
+    with pytest.raises(ketaplan.SpecError, match=r"plan\.start: got None; this field is required"):
+        load(write(tmp_path, GOOD.replace("start = 2027-01-11\n", "")))
+
+
+def test_not_toml(tmp_path: Path) -> None:
+    """A file that is not TOML names the file and the parser's complaint."""
+    with pytest.raises(ketaplan.SpecError, match="not valid TOML"):
+        load(write(tmp_path, "[plan\nid = 1"))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    """A plan file that does not exist is a SpecError, not an OSError traceback."""
+    with pytest.raises(ketaplan.SpecError, match="no such file"):
+        load(tmp_path / "nothing.toml")
+
+
+def test_unknown_extension(tmp_path: Path) -> None:
+    """Only .toml plan files and saved .json plans are read."""
+    with pytest.raises(ketaplan.SpecError, match="expected a .toml plan file or a saved plan .json"):
+        load(write(tmp_path, GOOD, "plan.yaml"))
