@@ -17,7 +17,9 @@ import ketaplan
 
 from .conftest import EXAMPLES, NOW
 
-PLANS = sorted(EXAMPLES.glob("*.toml")) + sorted((Path(__file__).parent / "data" / "plans").glob("*.toml"))
+PLANS = sorted(EXAMPLES.glob("*.toml")) + sorted(
+    (Path(__file__).parent / "data" / "plans").glob("*.toml")
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,12 +43,17 @@ def read_icalendar(data: bytes) -> set[Read]:
 
 def read_vobject(data: bytes) -> set[Read]:
     calendar = vobject.readOne(data.decode())
-    return {Read(e.uid.value, utc(e.dtstart.value), utc(e.dtend.value)) for e in calendar.vevent_list}
+    return {
+        Read(e.uid.value, utc(e.dtstart.value), utc(e.dtend.value)) for e in calendar.vevent_list
+    }
 
 
 def read_ics_py(data: bytes) -> set[Read]:
     calendar = ics.Calendar(data.decode())
-    return {Read(e.uid, e.begin.datetime.astimezone(dt.UTC), e.end.datetime.astimezone(dt.UTC)) for e in calendar.events}
+    return {
+        Read(e.uid, e.begin.datetime.astimezone(dt.UTC), e.end.datetime.astimezone(dt.UTC))
+        for e in calendar.events
+    }
 
 
 def read_ical_strict(data: bytes) -> set[Read]:
@@ -67,7 +74,10 @@ def build(path: Path) -> tuple[ketaplan.Plan, bytes]:
 def test_every_parser_reads_every_session(path: Path, parser: object) -> None:
     """Each parser finds one event per session, with the plan's UID and exact start and end instants."""
     plan, data = build(path)
-    expected = {Read(plan.uid(s), s.start.astimezone(dt.UTC), s.end.astimezone(dt.UTC)) for s in plan.sessions}
+    expected = {
+        Read(plan.uid(s), s.start.astimezone(dt.UTC), s.end.astimezone(dt.UTC))
+        for s in plan.sessions
+    }
     assert expected == parser(data)  # type: ignore[operator]
 
 
@@ -86,14 +96,17 @@ def test_wall_clock_times_in_the_file_are_the_clinic_times(path: Path) -> None:
     """DTSTART carries the clinic's wall-clock time, not a UTC time shifted across DST."""
     plan, data = build(path)
     starts = set(re.findall(rb"DTSTART;TZID=[^:]+:(\d{8}T\d{6})", data))
-    expected = {s.start.astimezone(plan.clinic.zone).strftime("%Y%m%dT%H%M%S").encode() for s in plan.sessions}
+    expected = {
+        s.start.astimezone(plan.clinic.zone).strftime("%Y%m%dT%H%M%S").encode()
+        for s in plan.sessions
+    }
     assert expected == starts
 
 
 @pytest.mark.parametrize("path", PLANS, ids=lambda p: p.stem)
 def test_uids_carry_no_personal_data(path: Path) -> None:
     """UIDs are opaque: no patient name or reference, plan id or session key shows through."""
-    plan, data = build(path)
+    _plan, data = build(path)
     calendar = icalendar.Calendar.from_ical(data)
     for event in calendar.walk("VEVENT"):
         uid = str(event["UID"])
@@ -115,12 +128,12 @@ def test_default_privacy_names_neither_patient_nor_drug(path: Path) -> None:
     if plan.calendar.privacy == "full":
         assert plan.patient.name.lower() in unfolded
     else:
-        assert [] == found
+        assert found == []
 
 
 def test_full_privacy_names_patient_and_session_n_of_n() -> None:
     """At the full level an event says who, which phase and which session of how many."""
-    plan, data = build(Path(__file__).parent / "data" / "plans" / "tokyo-iv-full.toml")
+    _plan, data = build(Path(__file__).parent / "data" / "plans" / "tokyo-iv-full.toml")
     summaries = [str(e["SUMMARY"]) for e in icalendar.Calendar.from_ical(data).walk("VEVENT")]
     assert "IV infusion session (Induction series, 3 of 6): 山田 花子" in summaries
 
@@ -136,8 +149,12 @@ def test_minimal_privacy_says_only_appointment() -> None:
 
 def test_description_holds_preparation_and_aftercare() -> None:
     """Because some clients drop alarms, the event text itself says how to prepare and what to avoid after."""
-    plan, data = build(Path(__file__).parent / "data" / "plans" / "sydney-iv-markup.toml")
-    event = next(e for e in icalendar.Calendar.from_ical(data).walk("VEVENT") if str(e["SUMMARY"]) == "Treatment session")
+    _plan, data = build(Path(__file__).parent / "data" / "plans" / "sydney-iv-markup.toml")
+    event = next(
+        e
+        for e in icalendar.Calendar.from_ical(data).walk("VEVENT")
+        if str(e["SUMMARY"]) == "Treatment session"
+    )
     description = str(event["DESCRIPTION"])
     assert "Arrange for an adult to drive you home" in description
     assert "Do not drive, make important decisions or drink alcohol for 24 hours." in description
@@ -145,10 +162,12 @@ def test_description_holds_preparation_and_aftercare() -> None:
 
 def test_unusual_text_survives_other_parsers() -> None:
     """Commas, semicolons and quotes in the clinic's address come back intact from vobject and ical."""
-    plan, data = build(Path(__file__).parent / "data" / "plans" / "sydney-iv-markup.toml")
-    expected = "Harbourside Wellbeing, 1 Macquarie St, Sydney NSW 2000; Level 4, Suite \"B\""
+    _plan, data = build(Path(__file__).parent / "data" / "plans" / "sydney-iv-markup.toml")
+    expected = 'Harbourside Wellbeing, 1 Macquarie St, Sydney NSW 2000; Level 4, Suite "B"'
     assert {expected} == {e.location.value for e in vobject.readOne(data.decode()).vevent_list}
-    assert {expected} == {e.location for e in IcsCalendarStream.calendar_from_ics(data.decode()).events}
+    assert {expected} == {
+        e.location for e in IcsCalendarStream.calendar_from_ics(data.decode()).events
+    }
 
 
 def test_moved_session_says_why_in_calendar() -> None:
@@ -156,7 +175,10 @@ def test_moved_session_says_why_in_calendar() -> None:
     plan, data = build(Path(__file__).parent / "data" / "plans" / "sydney-iv-markup.toml")
     moved = [s for s in plan.sessions if s.moves]
     assert moved
-    events = {str(e["UID"]): str(e.get("DESCRIPTION", "")) for e in icalendar.Calendar.from_ical(data).walk("VEVENT")}
+    events = {
+        str(e["UID"]): str(e.get("DESCRIPTION", ""))
+        for e in icalendar.Calendar.from_ical(data).walk("VEVENT")
+    }
     for session in moved:
         assert f"Moved: {session.moves[0]}" in events[plan.uid(session)]
 

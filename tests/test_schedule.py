@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -58,7 +59,7 @@ def test_holiday_moves_session_to_next_open_day_with_reason() -> None:
     """An infusion that falls on Christmas moves to the next open day and says why, naming the holiday."""
     result = ketaplan.schedule(IV, toronto_clinic(), dt.date(2026, 12, 14), time=dt.time(9, 30))
     moved = [s for s in result.sessions if s.kind is SessionKind.DOSING and s.moves]
-    assert ["induction-05"] == [s.key for s in moved]
+    assert [s.key for s in moved] == ["induction-05"]
     session = moved[0]
     assert dt.date(2026, 12, 25) == session.planned
     assert dt.date(2026, 12, 29) == session.start.date()
@@ -80,7 +81,7 @@ def test_closure_is_a_move_reason() -> None:
     )
     result = ketaplan.schedule(IV, clinic, dt.date(2027, 1, 11))
     first = next(s for s in result.sessions if s.key == "induction-01")
-    assert "closure: storm" == first.moves[0].rule
+    assert first.moves[0].rule == "closure: storm"
     assert dt.date(2027, 1, 14) == first.start.date()
 
 
@@ -101,7 +102,8 @@ def test_wall_clock_time_kept_across_dst(zone: str, start: dt.date, change: dt.d
     assert {dt.time(9, 30)} == {s.start.astimezone(clinic.zone).time() for s in dosing}
     before = {s.start.utcoffset() for s in dosing if s.start.date() < change}
     after = {s.start.utcoffset() for s in dosing if s.start.date() > change}
-    assert before and after
+    assert before
+    assert after
     assert before.isdisjoint(after)
 
 
@@ -198,8 +200,8 @@ def test_impossible_window_raises_naming_session_date_and_rule() -> None:
 def test_clinician_set_interval_leaves_phase_pending() -> None:
     """Maintenance whose interval the clinician sets stays undated and is reported as pending."""
     result = ketaplan.schedule(IV, toronto_clinic(), dt.date(2027, 1, 11))
-    assert [] == [s for s in result.sessions if s.phase == "maintenance"]
-    assert "maintenance" == result.pending[0][0]
+    assert [s for s in result.sessions if s.phase == "maintenance"] == []
+    assert result.pending[0][0] == "maintenance"
     assert "2-6 weeks" in result.pending[0][1]
 
 
@@ -226,7 +228,7 @@ def test_integration_follows_each_dosing_within_window() -> None:
     result = ketaplan.schedule(IV, toronto_clinic(), dt.date(2026, 12, 14))
     by_key = {s.key: s for s in result.sessions}
     companions = [s for s in result.sessions if s.kind is SessionKind.INTEGRATION]
-    assert 6 == len(companions)
+    assert len(companions) == 6
     for session in companions:
         anchor = by_key[session.anchor or ""]
         assert dt.timedelta(hours=24) <= session.start - anchor.end <= dt.timedelta(hours=72)
@@ -236,7 +238,7 @@ def test_assessments_at_baseline_and_end_of_induction() -> None:
     """PHQ-9 and GAD-7 fall due at the consultation and at the end-of-induction review."""
     result = ketaplan.schedule(IV, toronto_clinic(), dt.date(2027, 1, 11))
     due = {s.key: s.assessments for s in result.sessions if s.assessments}
-    assert {"consultation": ("PHQ-9", "GAD-7"), "induction-06-review": ("PHQ-9", "GAD-7")} == due
+    assert due == {"consultation": ("PHQ-9", "GAD-7"), "induction-06-review": ("PHQ-9", "GAD-7")}
 
 
 def test_too_few_weekdays_for_cadence_is_a_spec_error() -> None:
@@ -252,7 +254,7 @@ def test_too_few_weekdays_for_cadence_is_a_spec_error() -> None:
 
 def test_datetime_start_is_rejected() -> None:
     """The start is a date: a datetime is rejected rather than silently truncated."""
-    with pytest.raises(ketaplan.SpecError, match="plan.start"):
+    with pytest.raises(ketaplan.SpecError, match=r"plan\.start"):
         ketaplan.schedule(IV, toronto_clinic(), dt.datetime(2027, 1, 11, 9, tzinfo=dt.UTC))
 
 
@@ -301,12 +303,26 @@ def test_schedule_invariants(
         result = ketaplan.schedule(
             protocol, clinic, start, time=preferences.time, weekdays=preferences.weekdays
         )
-    except ketaplan.ScheduleError as error:
-        assert error.session_key and error.rule
+    except (ketaplan.ScheduleError, ketaplan.SpecError) as error:
+        failure: Exception = error
+    else:
+        check_invariants(protocol, clinic, preferences, start, result)
         return
-    except ketaplan.SpecError as error:
-        assert "plan.weekdays" == error.field
-        return
+    if isinstance(failure, ketaplan.ScheduleError):
+        assert failure.session_key
+        assert failure.rule
+    else:
+        assert isinstance(failure, ketaplan.SpecError)
+        assert failure.field == "plan.weekdays"
+
+
+def check_invariants(
+    protocol: ketaplan.Protocol,
+    clinic: ketaplan.Clinic,
+    preferences: ketaplan.Preferences,
+    start: dt.date,
+    result: ketaplan.Schedule,
+) -> None:
     sessions = result.sessions
     zone = clinic.zone
     assert sorted(sessions, key=lambda s: (s.start, s.key)) == list(sessions)
@@ -330,7 +346,7 @@ def test_schedule_invariants(
             )
     dosing = [s for s in sessions if s.kind is SessionKind.DOSING]
     gap = max(clinic.min_gap, protocol.min_gap)
-    for earlier, later in zip(dosing, dosing[1:], strict=False):
+    for earlier, later in itertools.pairwise(dosing):
         assert later.start - earlier.start >= gap
         if not clinic.consecutive_days:
             assert (
@@ -346,5 +362,47 @@ def test_schedule_invariants(
         assert bool(session.moves) == (session.planned is not None)
         if session.moves:
             assert all(move.rule for move in session.moves)
-    for earlier, later in zip(sessions, sessions[1:], strict=False):
+    for earlier, later in itertools.pairwise(sessions):
         assert earlier.end <= later.start
+
+
+def _one_phase(cadence: object) -> ketaplan.Protocol:
+    phase = ketaplan.Phase(name="course", title="Course", cadence=cadence, session="dosing")  # type: ignore[arg-type]
+    return ketaplan.Protocol(
+        name="t",
+        title="t",
+        summary="",
+        route=IV.route,
+        phases=(phase,),
+        sessions=(IV.template("dosing"),),
+        weekdays=(ketaplan.Weekday.MO,),
+        sources=IV.sources,
+    )
+
+
+def test_taper_spaces_sessions_ever_further_apart() -> None:
+    """A taper of 1, 2 and 4 weeks puts each session that interval after the one before."""
+    taper = ketaplan.Taper(
+        tuple(ketaplan.Interval.parse(t) for t in ("1 week", "2 weeks", "4 weeks"))
+    )
+    result = ketaplan.schedule(_one_phase(taper), toronto_clinic(), dt.date(2027, 1, 4))
+    assert [dt.date(2027, 1, 11), dt.date(2027, 1, 25), dt.date(2027, 2, 22)] == [
+        s.start.date() for s in result.sessions
+    ]
+
+
+def test_every_until_a_date_stops_at_that_date() -> None:
+    """An interval phase with an end date books sessions up to that date and no further.
+
+    The session moved off Family Day pushes the next one two weeks on, past the end date.
+    """
+    every = ketaplan.Every(ketaplan.IntervalRange.parse("2 weeks"), until=dt.date(2027, 3, 1))
+    result = ketaplan.schedule(_one_phase(every), toronto_clinic(), dt.date(2027, 1, 4))
+    assert [
+        dt.date(2027, 1, 4),
+        dt.date(2027, 1, 18),
+        dt.date(2027, 2, 1),
+        dt.date(2027, 2, 16),
+        dt.date(2027, 3, 1),
+    ] == [s.start.date() for s in result.sessions]
+    assert "statutory holiday: Family Day (CA-ON)" in result.sessions[3].moves[0].rule

@@ -36,6 +36,7 @@ from ._protocol import (
     Route,
     SessionKind,
     SessionTemplate,
+    Taper,
 )
 from ._schedule import Schedule, schedule
 from ._serialize import plan_from_json, plan_to_json
@@ -101,6 +102,7 @@ __all__ = [
     "SessionTemplate",
     "SignOff",
     "SpecError",
+    "Taper",
     "UnknownProtocolError",
     "Weekday",
     "builtin_protocols",

@@ -70,35 +70,35 @@ class DoseField:
     note: str = ""
 
     def parse(self, text: object, *, field: str | None = None) -> Quantity:
-        """Check an entry such as ``"0.5 mg/kg"`` against this field and return it.
+        """Check an entry such as ``"72 kg"`` against this field and return it.
 
         The unit is required and must be this field's unit; the value must be
         positive, and whole where the field's form is ``integer``.
         """
         where = field or f"dosing.{self.name}"
-        example = f"'{'2' if self.form == 'integer' else '0.5'} {self.unit}'"
+        example = f"'<number> {self.unit}'"
         if isinstance(text, bool) or not isinstance(text, str | int | float):
-            raise SpecError(where, text, f"expected a value with its unit, e.g. {example}")
+            raise SpecError(where, text, f"expected a value with its unit, as {example}")
         match = _QUANTITY.match(str(text))
         if match is None:
             raise SpecError(
                 where,
                 text,
-                f"expected a positive number and the unit {self.unit!r}, e.g. {example}",
+                f"expected a positive number and the unit {self.unit!r}, as {example}",
             )
         number, unit = match.groups()
         if not unit:
             raise SpecError(
-                where, text, f"the unit is missing; write it with its unit, e.g. {example}"
+                where, text, f"the unit is missing; write it with its unit, as {example}"
             )
         unit = _UNIT_ALIASES.get(unit.lower(), unit)
         if unit != self.unit:
-            raise SpecError(where, text, f"the unit must be {self.unit!r}, e.g. {example}")
+            raise SpecError(where, text, f"the unit must be {self.unit!r}, as {example}")
         value = decimal.Decimal(number)
         if value <= 0:
-            raise SpecError(where, text, f"expected a positive number, e.g. {example}")
+            raise SpecError(where, text, f"expected a positive number, as {example}")
         if self.form == "integer" and value != value.to_integral_value():
-            raise SpecError(where, text, f"expected a whole number of {self.unit}, e.g. {example}")
+            raise SpecError(where, text, f"expected a whole number of {self.unit}, as {example}")
         return Quantity(value.normalize() if self.form == "integer" else value, self.unit)
 
 
@@ -120,7 +120,7 @@ class DerivedValue:
     inputs: tuple[tuple[str, Quantity], ...]
 
     def explain(self) -> str:
-        """``"36 mg (from dose per kg 0.5 mg/kg x body weight 72 kg)"``."""
+        """The value and its inputs: ``"<total> mg (from Dose per kg <entry> x Body weight <entry>)"``."""
         parts = " x ".join(f"{label} {quantity}" for label, quantity in self.inputs)
         return f"{self.quantity} (from {parts})"
 

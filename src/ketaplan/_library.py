@@ -30,6 +30,7 @@ from ._protocol import (
     Route,
     SessionKind,
     SessionTemplate,
+    Taper,
 )
 from ._reader import Table, load_toml
 from ._units import DurationRange, Interval, IntervalRange, Weekday, parse_duration
@@ -323,6 +324,11 @@ def _cadence(table: Table) -> Cadence:
             until=table.optional("until", dt.date),
             set_by_clinician=table.get("set_by_clinician", bool, False),
         )
+    elif "taper" in table:
+        intervals = table.strings("taper")
+        cadence = Taper(
+            tuple(Interval.parse(text, field=table.field("taper")) for text in intervals)
+        )
     elif "offsets" in table:
         cadence = Offsets(
             tuple(
@@ -331,7 +337,7 @@ def _cadence(table: Table) -> Cadence:
             )
         )
     else:
-        raise SpecError(table.path, table.data, "a cadence needs per_week, every or offsets")
+        raise SpecError(table.path, table.data, "a cadence needs per_week, every, taper or offsets")
     table.finish()
     return cadence
 

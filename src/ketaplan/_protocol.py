@@ -35,6 +35,7 @@ __all__ = [
     "Route",
     "SessionKind",
     "SessionTemplate",
+    "Taper",
 ]
 
 
@@ -171,7 +172,28 @@ class Offsets:
         return "at " + ", ".join(str(offset) for offset in self.offsets)
 
 
-Cadence = PerWeek | Every | Offsets
+@attrs.frozen
+class Taper:
+    """An explicit taper: each session the next interval after the one before it.
+
+    The first interval counts from the previous phase's last session (or the
+    start, for a first phase): ``1 week, 2 weeks, 4 weeks`` spaces four
+    sessions ever further apart.
+    """
+
+    intervals: tuple[Interval, ...] = attrs.field(converter=to_tuple)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.intervals:
+            raise SpecError(
+                "cadence.taper", [], "list at least one interval, e.g. ['1 week', '2 weeks']"
+            )
+
+    def __str__(self) -> str:
+        return "tapering: " + ", then ".join(str(interval) for interval in self.intervals)
+
+
+Cadence = PerWeek | Every | Offsets | Taper
 
 
 @attrs.frozen
@@ -367,7 +389,7 @@ class Protocol:
                 )
             cadence = attrs.evolve(cadence, interval=interval, set_by_clinician=False)
         if sessions is not None:
-            if isinstance(cadence, Offsets):
+            if isinstance(cadence, Offsets | Taper):
                 raise SpecError(
                     f"{where}.sessions", sessions, f"phase {name!r} has a fixed number of sessions"
                 )

@@ -26,6 +26,7 @@ from ._protocol import (
     Protocol,
     SessionKind,
     SessionTemplate,
+    Taper,
 )
 from ._session import Move, Session
 from ._units import Interval, Weekday
@@ -134,6 +135,8 @@ class _Scheduler:
             return self._per_week(phase, cadence, template, max(earliest, window_end or earliest))
         if isinstance(cadence, Every):
             return self._every(phase, cadence, template, previous, earliest), None
+        if isinstance(cadence, Taper):
+            return self._taper(phase, cadence, template, previous), None
         return self._offsets(phase, cadence, template, previous), None
 
     def _per_week(
@@ -217,6 +220,20 @@ class _Scheduler:
                     phase, template, index, target, latest, rule, lambda day: None, key=key
                 )
             )
+        return placed
+
+    def _taper(
+        self, phase: Phase, cadence: Taper, template: SessionTemplate, previous: Session | None
+    ) -> list[Session]:
+        last = self.start if previous is None else previous.start.date()
+        placed: list[Session] = []
+        for index, interval in enumerate(cadence.intervals, start=1):
+            target = interval.after(last)
+            latest = phase.slack.after(target)
+            rule = f"phase {phase.name!r} needs a session {interval} after {last} (by {latest})"
+            session = self._dosing(phase, template, index, target, latest, rule, lambda day: None)
+            placed.append(session)
+            last = session.start.date()
         return placed
 
     # -- one session and its companions -------------------------------------------

@@ -20,7 +20,7 @@ from cattrs.preconf.json import make_converter
 from ._clinic import Clinic, Hours
 from ._dosing import Quantity
 from ._plan import Plan
-from ._protocol import Cadence, Every, Offsets, PerWeek
+from ._protocol import Cadence, Every, Offsets, PerWeek, Taper
 from ._units import Interval, IntervalRange, Weekday, format_duration, parse_duration
 from .exceptions import SpecError
 
@@ -111,6 +111,8 @@ def _cadence_out(cadence: Cadence) -> dict[str, Any]:
         if cadence.set_by_clinician:
             out["set_by_clinician"] = True
         return out
+    if isinstance(cadence, Taper):
+        return {"taper": [str(interval) for interval in cadence.intervals]}
     return {"offsets": [str(offset) for offset in cadence.offsets]}
 
 
@@ -126,6 +128,8 @@ def _cadence_in(converter: cattrs.Converter, value: dict[str, Any]) -> Cadence:
             until=dt.date.fromisoformat(until) if until else None,
             set_by_clinician=value.get("set_by_clinician", False),
         )
+    if "taper" in value:
+        return Taper(tuple(Interval.parse(text) for text in value["taper"]))
     return Offsets(tuple(Interval.parse(text) for text in value["offsets"]))
 
 

@@ -1,0 +1,92 @@
+"""The public surface: exactly what ketaplan exports, and the exception tree."""
+
+from __future__ import annotations
+
+import ketaplan
+
+EXPECTED = {
+    "AssessmentRule",
+    "Busy",
+    "CalendarOptions",
+    "Checkpoint",
+    "Clinic",
+    "Closure",
+    "Companion",
+    "Derived",
+    "DerivedValue",
+    "DoseEntry",
+    "DoseField",
+    "DurationRange",
+    "Every",
+    "Hours",
+    "Interval",
+    "IntervalRange",
+    "KetaplanError",
+    "KetaplanWarning",
+    "MonitoringForm",
+    "Move",
+    "Offsets",
+    "OutputError",
+    "Patient",
+    "PendingPhase",
+    "PerWeek",
+    "Phase",
+    "Plan",
+    "Preferences",
+    "Protocol",
+    "Quantity",
+    "Revision",
+    "Route",
+    "Schedule",
+    "ScheduleError",
+    "Session",
+    "SessionKind",
+    "SessionStatus",
+    "SessionTemplate",
+    "SignOff",
+    "Taper",
+    "SpecError",
+    "UnknownProtocolError",
+    "Weekday",
+    "builtin_protocols",
+    "load_plan",
+    "load_protocol",
+    "plan_from_json",
+    "plan_to_json",
+    "render_clinician_html",
+    "render_clinician_markdown",
+    "render_ics",
+    "render_patient_html",
+    "render_patient_markdown",
+    "schedule",
+    "write_outputs",
+}
+
+
+def test_all_is_exactly_the_intended_surface() -> None:
+    """__all__ lists the intended public names, sorted, and each one exists."""
+    assert set(ketaplan.__all__) == EXPECTED
+    assert sorted(ketaplan.__all__) == ketaplan.__all__
+    assert all(hasattr(ketaplan, name) for name in ketaplan.__all__)
+
+
+def test_exceptions_inherit_the_fitting_builtins() -> None:
+    """Every error is a KetaplanError and also the builtin a caller would expect."""
+    assert issubclass(ketaplan.SpecError, ValueError)
+    assert issubclass(ketaplan.UnknownProtocolError, LookupError)
+    assert issubclass(ketaplan.UnknownProtocolError, ketaplan.SpecError)
+    assert issubclass(ketaplan.ScheduleError, ValueError)
+    assert issubclass(ketaplan.OutputError, OSError)
+    for error in (ketaplan.SpecError, ketaplan.ScheduleError, ketaplan.OutputError):
+        assert issubclass(error, ketaplan.KetaplanError)
+    assert issubclass(ketaplan.KetaplanWarning, UserWarning)
+
+
+def test_values_are_frozen() -> None:
+    """Plans and their parts cannot be changed in place."""
+    import attrs
+    import pytest
+
+    clinic = ketaplan.Clinic(name="c", timezone="UTC")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        clinic.name = "d"  # type: ignore[misc]

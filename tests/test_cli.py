@@ -1,0 +1,138 @@
+"""The command line, run in-process: outputs, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ketaplan._cli import main
+
+from .test_ics import PLANS
+
+FILES = [
+    "{id}.ics",
+    "{id}.json",
+    "{id}-patient.html",
+    "{id}-patient.md",
+    "{id}-clinician.html",
+    "{id}-clinician.md",
+]
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(args), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def _fixed_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1795000000")
+
+
+def test_protocols_lists_each_builtin_name_first() -> None:
+    """`ketaplan protocols` prints one protocol per line, its name first."""
+    code, out, _ = run("protocols")
+    names = [line.split("\t")[0] for line in out.splitlines()]
+    assert (code, names) == (0, ["esketamine-nasal", "im-kap", "iv-induction", "oral-sublingual"])
+
+
+def test_demo_writes_the_six_files(tmp_path: Path) -> None:
+    """`ketaplan demo OUTDIR` writes the six files of the built-in example and lists them."""
+    code, out, err = run("demo", str(tmp_path))
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert (code, err) == (0, "")
+    assert sorted(name.format(id="demo-iv-0001") for name in FILES) == written
+    assert sorted(out.split()) == sorted(str(tmp_path / name) for name in written)
+
+
+def test_build_is_byte_identical_with_source_date_epoch(tmp_path: Path) -> None:
+    """Two builds with the same SOURCE_DATE_EPOCH give byte-identical files."""
+    assert run("build", str(PLANS[0]), "--out", str(tmp_path / "a"))[0] == 0
+    assert run("build", str(PLANS[0]), "--out", str(tmp_path / "b"))[0] == 0
+    first = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()}
+    second = {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir()}
+    assert first == second
+
+
+def test_build_accepts_saved_json(tmp_path: Path) -> None:
+    """`ketaplan build` takes a saved plan JSON as well as a TOML plan file."""
+    run("build", str(PLANS[0]), "--out", str(tmp_path / "a"))
+    saved = next((tmp_path / "a").glob("*.json"))
+    code, _, err = run("build", str(saved), "--out", str(tmp_path / "b"))
+    assert (code, err) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["build", "missing.toml", "--out", "{out}"],
+            "error: plan file: got 'missing.toml'; no such file",
+        ),
+        (["build", "{bad}", "--out", "{out}"], "error: plan.protocol: got 'nope'"),
+        (["build"], "error: the following arguments are required: PLANFILE, --out"),
+        (["frobnicate"], "error: argument COMMAND: invalid choice: 'frobnicate'"),
+    ],
+)
+def test_errors_are_one_line_exit_2_and_write_nothing(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    """Bad input prints one `error: ...` line, exits 2 and leaves the output folder empty."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[plan]\nid = "x"\nprotocol = "nope"\nstart = 2027-01-11\ntimezone = "UTC"\n')
+    out = tmp_path / "out"
+    code, stdout, stderr = run(*(a.format(out=out, bad=bad) for a in args))
+    assert code == 2
+    assert stdout == ""
+    assert len(stderr.splitlines()) == 1
+    assert stderr.startswith(message)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_bad_source_date_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SOURCE_DATE_EPOCH that is not a number of seconds is a clear error."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    code, _, err = run("demo", str(tmp_path))
+    assert (code, err) == (
+        2,
+        "error: SOURCE_DATE_EPOCH: got 'yesterday'; expected whole seconds since 1970-01-01 UTC, e.g. 1798761600\n",
+    )
+
+
+def test_unwritable_output_is_one_line(tmp_path: Path) -> None:
+    """An output path that is a file is reported in one line and no temporary file is left."""
+    blocker = tmp_path / "out"
+    blocker.write_text("not a folder")
+    code, _, err = run("demo", str(blocker))
+    assert code == 2
+    assert err.startswith("error: --out: cannot create the folder")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_python_dash_m_runs_without_traceback(tmp_path: Path) -> None:
+    """`python -m ketaplan` runs the same command line and prints no traceback on bad input."""
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1795000000"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ketaplan",
+            "build",
+            str(tmp_path / "none.toml"),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ")
