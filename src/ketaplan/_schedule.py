@@ -136,8 +136,8 @@ class _Scheduler:
         if isinstance(cadence, Every):
             return self._every(phase, cadence, template, previous, earliest), None
         if isinstance(cadence, Taper):
-            return self._taper(phase, cadence, template, previous), None
-        return self._offsets(phase, cadence, template, previous), None
+            return self._stepped(phase, cadence.intervals, template, previous, chained=True), None
+        return self._stepped(phase, cadence.offsets, template, previous, chained=False), None
 
     def _per_week(
         self, phase: Phase, cadence: PerWeek, template: SessionTemplate, earliest: dt.date
@@ -165,7 +165,7 @@ class _Scheduler:
                     return f"week {week + 1} of phase {phase.name!r} already has {cadence.high} sessions"
                 return None
 
-            session = self._dosing(phase, template, index, target, last, rule, week_full)
+            session = self._place(phase, template, index, target, last, rule, extra=week_full)
             placed.append(session)
             week = (session.start.date() - origin).days // 7
             per_week[week] = per_week.get(week, 0) + 1
@@ -200,45 +200,38 @@ class _Scheduler:
             if cadence.until is not None:
                 latest = min(latest, cadence.until)
             rule = f"phase {phase.name!r} needs a session {cadence} (by {latest})"
-            session = self._dosing(phase, template, index, target, latest, rule, lambda day: None)
+            session = self._place(phase, template, index, target, latest, rule)
             placed.append(session)
             last_day = session.start.date()
         return placed
 
-    def _offsets(
-        self, phase: Phase, cadence: Offsets, template: SessionTemplate, previous: Session | None
+    def _stepped(
+        self,
+        phase: Phase,
+        intervals: tuple[Interval, ...],
+        template: SessionTemplate,
+        previous: Session | None,
+        *,
+        chained: bool,
     ) -> list[Session]:
+        """Sessions at calendar intervals: each from the same anchor (offsets) or ``chained``
+        from the session before it (a taper)."""
         anchor = self.start if previous is None else previous.start.date()
         placed: list[Session] = []
-        for index, offset in enumerate(cadence.offsets, start=1):
-            target = offset.after(anchor)
+        for index, interval in enumerate(intervals, start=1):
+            target = interval.after(anchor)
             latest = phase.slack.after(target)
-            rule = f"phase {phase.name!r} needs a session {offset} after {anchor} (by {latest})"
-            key = phase.name if len(cadence.offsets) == 1 else None
-            placed.append(
-                self._dosing(
-                    phase, template, index, target, latest, rule, lambda day: None, key=key
-                )
-            )
-        return placed
-
-    def _taper(
-        self, phase: Phase, cadence: Taper, template: SessionTemplate, previous: Session | None
-    ) -> list[Session]:
-        last = self.start if previous is None else previous.start.date()
-        placed: list[Session] = []
-        for index, interval in enumerate(cadence.intervals, start=1):
-            target = interval.after(last)
-            latest = phase.slack.after(target)
-            rule = f"phase {phase.name!r} needs a session {interval} after {last} (by {latest})"
-            session = self._dosing(phase, template, index, target, latest, rule, lambda day: None)
+            rule = f"phase {phase.name!r} needs a session {interval} after {anchor} (by {latest})"
+            key = phase.name if len(intervals) == 1 else None
+            session = self._place(phase, template, index, target, latest, rule, key=key)
             placed.append(session)
-            last = session.start.date()
+            if chained:
+                anchor = session.start.date()
         return placed
 
     # -- one session and its companions -------------------------------------------
 
-    def _dosing(
+    def _place(
         self,
         phase: Phase,
         template: SessionTemplate,
@@ -246,8 +239,8 @@ class _Scheduler:
         target: dt.date,
         latest: dt.date,
         rule: str,
-        extra: _DayCheck,
         *,
+        extra: _DayCheck | None = None,
         key: str | None = None,
     ) -> Session:
         key = key or f"{phase.name}-{index:02d}"
@@ -258,7 +251,7 @@ class _Scheduler:
         is_dosing = template.kind is SessionKind.DOSING
         moves: list[Move] = []
         for day in _days(target, latest):
-            reason = extra(day) or self._day_reason(day, template, dosing=is_dosing)
+            reason = (extra and extra(day)) or self._day_reason(day, template, dosing=is_dosing)
             slot = None
             if reason is None:
                 slot = self._slot(day, self.time, template)
