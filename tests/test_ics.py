@@ -42,6 +42,12 @@ def read_icalendar(data: bytes) -> set[Read]:
 
 
 def read_vobject(data: bytes) -> set[Read]:
+    # vobject keeps the first VTIMEZONE it sees for each TZID for the rest of
+    # the process; each file defines its zone for its own span only, so forget
+    # earlier files' zones before reading this one.
+    zones = vars(vobject.icalendar)["__tzidMap"]
+    for tzid in [key for key in zones if key != "UTC"]:
+        del zones[tzid]
     calendar = vobject.readOne(data.decode())
     return {
         Read(e.uid.value, utc(e.dtstart.value), utc(e.dtend.value)) for e in calendar.vevent_list

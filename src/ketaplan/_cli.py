@@ -26,9 +26,13 @@ __all__ = ["main"]
 DEMO_FILE = "demo.toml"
 
 
+class _UsageError(Exception):
+    """A command line argparse rejected; printed as one ``error:`` line."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see 'ketaplan --help')\n")
+        raise _UsageError(f"{message} (see 'ketaplan --help')")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,7 +78,10 @@ def main(
     out, err = stdout or sys.stdout, stderr or sys.stderr
     try:
         arguments = _parser().parse_args(argv)
-    except SystemExit as stop:
+    except _UsageError as error:
+        err.write(f"error: {error}\n")
+        return 2
+    except SystemExit as stop:  # --help and --version
         return int(stop.code or 0)
     try:
         return _run(arguments, out)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Literal
 
 import attrs
@@ -169,7 +169,7 @@ class Offsets:
     offsets: tuple[Interval, ...] = attrs.field(converter=to_tuple)
 
     def __str__(self) -> str:
-        return "at " + ", ".join(str(offset) for offset in self.offsets)
+        return "at " + ", ".join(str(o) if o.amount else "the start" for o in self.offsets)
 
 
 @attrs.frozen
@@ -326,23 +326,31 @@ class Protocol:
                 raise SpecError(
                     "assessments.phase", rule.phase, f"expected one of {', '.join(phase_names)}"
                 )
-        for source in self._cited():
-            if source not in self.sources:
-                raise SpecError("sources", source, "every cited source needs an entry in [sources]")
+        self.cited_sources()
 
-    def _cited(self) -> Iterator[str]:
+    def cited_sources(self) -> dict[str, str]:
+        """The sources this protocol and its route cite, by id, in id order.
+
+        ``sources`` may hold more (a protocol file inherits every built-in
+        route's citations); this is what the protocol relies on.
+        """
+        cited = set(self.route.sources)
         for template in self.sessions:
-            yield from template.sources
+            cited.update(template.sources)
             for checkpoint in template.checkpoints:
-                yield from checkpoint.sources
+                cited.update(checkpoint.sources)
         for phase in self.phases:
-            yield from phase.sources
+            cited.update(phase.sources)
             for companion in phase.companions:
-                yield from companion.sources
+                cited.update(companion.sources)
         for rule in self.assessments:
-            yield from rule.sources
+            cited.update(rule.sources)
         if self.monitoring_form is not None:
-            yield from self.monitoring_form.sources
+            cited.update(self.monitoring_form.sources)
+        missing = sorted(cited - set(self.sources))
+        if missing:
+            raise SpecError("sources", missing[0], "every cited source needs an entry in [sources]")
+        return {key: text for key, text in self.sources.items() if key in cited}
 
     def template(self, name: str) -> SessionTemplate:
         """The session template called ``name``."""

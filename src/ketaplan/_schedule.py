@@ -20,7 +20,6 @@ from ._clinic import Clinic
 from ._protocol import (
     Companion,
     Every,
-    Offsets,
     PerWeek,
     Phase,
     Protocol,
@@ -28,7 +27,7 @@ from ._protocol import (
     SessionTemplate,
     Taper,
 )
-from ._session import Move, Session
+from ._session import Move, Session, english_date
 from ._units import Interval, Weekday
 from .exceptions import ScheduleError, SpecError
 
@@ -317,11 +316,12 @@ class _Scheduler:
             bounds = [(earliest, latest), (outer, latest)]
         key = f"{anchor.key}-{template.name}"
         moves: list[Move] = []
+        rejected: list[Move] = []
         for (low, high), lenient in itertools.product(bounds, (False, True)):
             days = list(_days(low.astimezone(zone).date(), high.astimezone(zone).date()))
             if companion.direction == "before":
                 days.reverse()
-            moves = []
+            rejected, moves = [], []
             for day in days:
                 reason = self._day_reason(day, template, dosing=False)
                 if reason is None:
@@ -337,7 +337,7 @@ class _Scheduler:
                                 end=slot.end,
                                 template=template.name,
                                 anchor=anchor.key,
-                                planned=days[0] if moves else None,
+                                planned=min(m.date for m in moves) if moves else None,
                                 moves=tuple(moves),
                             )
                             self._commit(session, False)
@@ -345,12 +345,21 @@ class _Scheduler:
                     reason = (
                         f"no free time that day within {window} {companion.direction} {anchor.key}"
                     )
-                moves.append(Move(day, reason))
-        first = moves[0] if moves else Move(anchor.start.date(), "no day in the window")
+                rejected.append(Move(day, reason))
+                moves = self._worth_saying(rejected)
+        first = rejected[0] if rejected else Move(anchor.start.date(), "no day in the window")
         raise ScheduleError(
             key,
             first.date,
             f"no time for the {template.title.lower()} {window} {companion.direction} {anchor.key} (first: {first})",
+        )
+
+    def _worth_saying(self, rejected: list[Move]) -> list[Move]:
+        """The days a companion passed over, in date order, leaving out the weekdays the
+        clinic never opens: a window simply spans those."""
+        return sorted(
+            (m for m in rejected if self.clinic.hours.get(Weekday(m.date.weekday()))),
+            key=lambda move: move.date,
         )
 
     def _commit(self, session: Session, dosing: bool) -> None:
@@ -368,9 +377,7 @@ class _Scheduler:
             return None
         last = self.dosing_days[-1].astimezone(self.clinic.zone)
         if not self.clinic.consecutive_days and (day - last.date()).days < 2:
-            return (
-                f"no dosing on consecutive days (the previous dosing session is on {last:%a %d %b})"
-            )
+            return f"no dosing on consecutive days (the previous dosing session is on {english_date(last.date())})"
         return None
 
     def _slot(

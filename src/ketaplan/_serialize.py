@@ -158,7 +158,7 @@ def plan_from_json(text: str | bytes) -> Plan:
         )
     body = {key: value for key, value in document.items() if key not in ("format", "version")}
     try:
-        return _CONVERTER.structure(body, Plan)
+        plan = _CONVERTER.structure(body, Plan)
     except SpecError:
         raise
     except (
@@ -171,6 +171,14 @@ def plan_from_json(text: str | bytes) -> Plan:
         raise SpecError(
             "plan JSON", "<file>", f"the saved plan is damaged or incomplete ({_first(error)})"
         ) from None
+    # JSON keeps each instant with its UTC offset; put sessions back on the
+    # clinic's wall clock so that they carry its zone, as when first scheduled.
+    zone = plan.clinic.zone
+    sessions = tuple(
+        attrs.evolve(s, start=s.start.astimezone(zone), end=s.end.astimezone(zone))
+        for s in plan.sessions
+    )
+    return attrs.evolve(plan, sessions=sessions)
 
 
 def _first(error: BaseException) -> str:

@@ -19,6 +19,15 @@ def _aware(instance: object, attribute: attrs.Attribute[dt.datetime], value: dt.
         raise SpecError(attribute.name, value, "expected an aware datetime (with a time zone)")
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def english_date(day: dt.date) -> str:
+    """``"Fri 25 Dec 2026"`` in English whatever the machine's locale."""
+    return f"{_DAYS[day.weekday()]} {day.day:02d} {_MONTHS[day.month - 1]} {day.year}"
+
+
 class SessionStatus(enum.StrEnum):
     """Where a session stands."""
 
@@ -36,7 +45,7 @@ class Move:
     rule: str
 
     def __str__(self) -> str:
-        return f"{self.date:%a %d %b %Y}: {self.rule}"
+        return f"{english_date(self.date)}: {self.rule}"
 
 
 @attrs.frozen
