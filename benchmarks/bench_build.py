@@ -28,7 +28,11 @@ def requests(count: int) -> list[ketaplan.Plan]:
     """``count`` plans to rebuild: the examples with shifted start dates."""
     bases = [ketaplan.load_plan(path, now=NOW) for path in sorted(EXAMPLES.glob("*.toml"))]
     return [
-        attrs.evolve(bases[n % len(bases)], id=f"bench-{n:05d}", start=bases[n % len(bases)].start + dt.timedelta(days=n % 365))
+        attrs.evolve(
+            bases[n % len(bases)],
+            id=f"bench-{n:05d}",
+            start=bases[n % len(bases)].start + dt.timedelta(days=n % 365),
+        )
         for n in range(count)
     ]
 
@@ -37,8 +41,14 @@ def schedule(plan: ketaplan.Plan) -> ketaplan.Plan | None:
     """Schedule ``plan`` afresh; ``None`` when its shifted dates cannot fit."""
     try:
         return ketaplan.Plan.create(
-            plan.id, plan.protocol, plan.clinic, plan.start,
-            preferences=plan.preferences, patient=plan.patient, calendar=plan.calendar, now=NOW,
+            plan.id,
+            plan.protocol,
+            plan.clinic,
+            plan.start,
+            preferences=plan.preferences,
+            patient=plan.patient,
+            calendar=plan.calendar,
+            now=NOW,
         )
     except ketaplan.ScheduleError:
         return None
@@ -63,7 +73,9 @@ def main() -> None:
                 ketaplan.write_outputs(built, folder, now=NOW)
         total_seconds = time.perf_counter() - started
     sessions = sum(len(plan.sessions) for plan in plans)
-    print(f"{len(plans)} of {count} plans scheduled ({count - len(plans)} could not fit), {sessions} sessions")
+    print(
+        f"{len(plans)} of {count} plans scheduled ({count - len(plans)} could not fit), {sessions} sessions"
+    )
     print(f"schedule only:          {len(plans) / schedule_seconds:8.1f} plans/s")
     print(f"schedule + write files: {len(plans) / total_seconds:8.1f} plans/s")
 
