@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 import ketaplan
 from ketaplan import SessionKind
 
-from .conftest import toronto_clinic
+from .conftest import NOW, ROOT, toronto_clinic
 from .strategies import clinics, preferences, starts
 
 IV = ketaplan.builtin_protocols()["iv-induction"]
@@ -405,3 +406,20 @@ def test_every_until_a_date_stops_at_that_date() -> None:
         dt.date(2027, 2, 16),
     ] == [s.start.date() for s in result.sessions]
     assert "statutory holiday: Family Day (CA-ON)" in result.sessions[3].moves[0].rule
+
+
+REAL_PLANS = sorted((ROOT / "examples").glob("*.toml")) + sorted(
+    (ROOT / "tests" / "data" / "plans").glob("*.toml")
+)
+
+
+@pytest.mark.parametrize("path", REAL_PLANS, ids=lambda p: p.stem)
+def test_real_world_plans_keep_every_invariant(path: Path) -> None:
+    """Each example and real-world test plan (three continents, DST changes, holidays, closures)
+    keeps every schedule invariant."""
+    plan = ketaplan.load_plan(path, now=NOW)
+    result = ketaplan.Schedule(plan.sessions, tuple((p.phase, p.reason) for p in plan.pending))
+    weekdays = plan.preferences.weekdays or plan.protocol.weekdays
+    preferences = ketaplan.Preferences(time=plan.preferences.time, weekdays=weekdays)
+    assert plan.pending == ()
+    check_invariants(plan.protocol, plan.clinic, preferences, plan.start, result)
