@@ -8,9 +8,11 @@ describes the format.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from pathlib import Path
 
-from ._clinic import Clinic, Closure, Hours, default_hours
+from ._busy import read_busy
+from ._clinic import Busy, Clinic, Closure, Hours, default_hours
 from ._dosing import DoseEntry
 from ._library import load_protocol
 from ._plan import CalendarOptions, Patient, Plan, Preferences, Privacy
@@ -63,7 +65,7 @@ def _plan(root: Table, *, base: Path, now: dt.datetime) -> Plan:
     )
     patient_table.finish()
 
-    clinic = _clinic(root.table("clinic"), timezone)
+    clinic = _clinic(root.table("clinic"), timezone, base=base, start=start)
     calendar = _calendar(root.table("calendar"))
     protocol = _phases(root.table("phases"), protocol)
     doses = _doses(root.table("dosing"), protocol)
@@ -81,7 +83,7 @@ def _plan(root: Table, *, base: Path, now: dt.datetime) -> Plan:
     )
 
 
-def _clinic(table: Table, timezone: str) -> Clinic:
+def _clinic(table: Table, timezone: str, *, base: Path, start: dt.date) -> Clinic:
     hours_table = table.table("hours")
     hours = {}
     for key in hours_table.data:
@@ -102,9 +104,19 @@ def _clinic(table: Table, timezone: str) -> Clinic:
         min_gap=table.convert("min_gap", parse_duration, dt.timedelta(0)),
         consecutive_days=table.get("consecutive_days", bool, True),
         chairs=_positive(table, "chairs", 1),
+        busy=_bookings(table, base, start, timezone),
     )
     table.finish()
     return clinic
+
+
+def _bookings(table: Table, base: Path, start: dt.date, timezone: str) -> tuple[Busy, ...]:
+    """The busy intervals of every .ics file in ``busy``, paths relative to the plan file."""
+    zone = zoneinfo.ZoneInfo(timezone)
+    found: list[Busy] = []
+    for name in table.strings("busy"):
+        found.extend(read_busy(base / name, start=start, zone=zone, field=table.field("busy")))
+    return tuple(found)
 
 
 def _timezone(name: str) -> str:
