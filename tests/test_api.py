@@ -53,6 +53,7 @@ EXPECTED = {
     "load_protocol",
     "plan_from_json",
     "plan_to_json",
+    "reconcile",
     "render_clinician_html",
     "render_clinician_markdown",
     "render_ics",

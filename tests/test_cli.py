@@ -16,6 +16,7 @@ from .test_ics import PLANS
 
 FILES = [
     "{id}.ics",
+    "{id}-clinic.ics",
     "{id}.json",
     "{id}-patient.html",
     "{id}-patient.md",
@@ -42,8 +43,8 @@ def test_protocols_lists_each_builtin_name_first() -> None:
     assert (code, names) == (0, ["esketamine-nasal", "im-kap", "iv-induction", "oral-sublingual"])
 
 
-def test_demo_writes_the_six_files(tmp_path: Path) -> None:
-    """`ketaplan demo OUTDIR` writes the six files of the built-in example and lists them."""
+def test_demo_writes_every_file(tmp_path: Path) -> None:
+    """`ketaplan demo OUTDIR` writes the seven files of the built-in example and lists them."""
     code, out, err = run("demo", str(tmp_path))
     written = sorted(p.name for p in tmp_path.iterdir())
     assert (code, err) == (0, "")

@@ -27,10 +27,10 @@ def test_there_is_an_example_plan_for_each_builtin_protocol() -> None:
 
 @pytest.mark.parametrize("path", PLAN_FILES, ids=lambda p: p.name)
 def test_example_plan_builds(path: Path, tmp_path: Path) -> None:
-    """Each example plan file builds its six files."""
+    """Each example plan file builds its seven files."""
     plan = ketaplan.load_plan(path, now=NOW)
     written = ketaplan.write_outputs(plan, tmp_path, now=NOW)
-    assert len(written) == 6
+    assert len(written) == 7
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)

@@ -70,21 +70,24 @@ def read_ical_strict(data: bytes) -> set[Read]:
 PARSERS = [read_icalendar, read_vobject, read_ics_py, read_ical_strict]
 
 
-def build(path: Path) -> tuple[ketaplan.Plan, bytes]:
+def build(path: Path, audience: str = "patient") -> tuple[ketaplan.Plan, bytes]:
     plan = ketaplan.load_plan(path, now=NOW)
-    return plan, ketaplan.render_ics(plan, now=NOW)
+    return plan, ketaplan.render_ics(plan, now=NOW, audience=audience)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("audience", ["patient", "clinic"])
 @pytest.mark.parametrize("path", PLANS, ids=lambda p: p.stem)
 @pytest.mark.parametrize("parser", PARSERS, ids=lambda f: f.__name__)
-def test_every_parser_reads_every_session(path: Path, parser: object) -> None:
-    """Each parser finds one event per session, with the plan's UID and exact start and end instants."""
-    plan, data = build(path)
-    expected = {
-        Read(plan.uid(s), s.start.astimezone(dt.UTC), s.end.astimezone(dt.UTC))
-        for s in plan.sessions
-    }
-    assert expected == parser(data)  # type: ignore[operator]
+def test_every_parser_reads_every_session(path: Path, parser: object, audience: str) -> None:
+    """Each parser finds one event per session in both calendars, with exact start and end
+    instants; the patient's calendar uses the plan's UIDs."""
+    plan, data = build(path, audience)
+    found = parser(data)  # type: ignore[operator]
+    instants = {(s.start.astimezone(dt.UTC), s.end.astimezone(dt.UTC)) for s in plan.sessions}
+    assert instants == {(read.start, read.end) for read in found}
+    assert len(plan.sessions) == len({read.uid for read in found})
+    if audience == "patient":
+        assert {plan.uid(s) for s in plan.sessions} == {read.uid for read in found}
 
 
 @pytest.mark.parametrize("path", PLANS, ids=lambda p: p.stem)
@@ -209,3 +212,18 @@ def test_alarms_follow_the_plan_reminders() -> None:
     event = icalendar.Calendar.from_ical(data).walk("VEVENT")[0]
     triggers = sorted(alarm.decoded("TRIGGER") for alarm in event.walk("VALARM"))
     assert [-dt.timedelta(days=1), -dt.timedelta(hours=2)] == triggers
+
+
+def test_clinic_calendar_has_full_detail_and_checkpoints() -> None:
+    """The clinic's calendar names the patient and lists each checkpoint at its clock time,
+    with UIDs distinct from the patient's so both fit in one account, and no dose value."""
+    plan, data = build(EXAMPLES / "iv-induction.toml", "clinic")
+    session = next(s for s in plan.sessions if s.key == "induction-01")
+    patient_uids = {plan.uid(s) for s in plan.sessions}
+    events = icalendar.Calendar.from_ical(data).walk("VEVENT")
+    event = next(e for e in events if e.start == session.start)
+    text = str(event["DESCRIPTION"])
+    assert plan.patient.name in str(event["SUMMARY"])
+    assert "09:45 Vital signs during the infusion" in text
+    assert patient_uids.isdisjoint(str(e["UID"]) for e in events)
+    assert not re.search(r"\d\s*mg", data.decode())

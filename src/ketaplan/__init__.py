@@ -38,6 +38,7 @@ from ._protocol import (
     SessionTemplate,
     Taper,
 )
+from ._revise import reconcile
 from ._schedule import Schedule, schedule
 from ._serialize import plan_from_json, plan_to_json
 from ._session import Move, Session, SessionStatus
@@ -110,6 +111,7 @@ __all__ = [
     "load_protocol",
     "plan_from_json",
     "plan_to_json",
+    "reconcile",
     "render_clinician_html",
     "render_clinician_markdown",
     "render_ics",

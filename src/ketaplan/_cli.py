@@ -18,6 +18,7 @@ from typing import NoReturn, TextIO
 from . import __version__
 from ._library import builtin_protocols
 from ._planfile import load_plan
+from ._revise import reconcile
 from ._write import write_outputs
 from .exceptions import KetaplanError, SpecError
 
@@ -51,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     build = commands.add_parser("build", help="build a plan file (TOML) or a saved plan (JSON)")
     build.add_argument("planfile", metavar="PLANFILE", type=Path)
     build.add_argument(
-        "--out", metavar="OUTDIR", type=Path, required=True, help="folder for the six output files"
+        "--out", metavar="OUTDIR", type=Path, required=True, help="folder for the output files"
     )
     return parser
 
@@ -103,6 +104,11 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
     else:
         plan = load_plan(arguments.planfile, now=now)
         folder = arguments.out
+    saved = Path(folder) / f"{plan.id}.json"
+    if saved.is_file() and saved.resolve() != Path(getattr(arguments, "planfile", "")).resolve():
+        # A rebuild into the same folder: keep the calendar identity of what
+        # was exported before (SEQUENCE, cancelled sessions, history).
+        plan = reconcile(load_plan(saved, now=now), plan, now=now)
     for path in write_outputs(plan, folder, now=now):
         out.write(f"{path}\n")
     return 0

@@ -57,7 +57,8 @@ class Session:
     refer to. ``index`` counts the phase's sessions from 1; a companion
     session shares the index of the session it is tied to (``anchor``).
     ``moves`` is empty unless the session moved off the date its cadence
-    gave (``planned``), and then says why.
+    gave (``planned``), and then says why. ``sequence`` counts the changes
+    calendars have seen (iCalendar SEQUENCE).
     """
 
     key: str
@@ -72,6 +73,7 @@ class Session:
     planned: dt.date | None = None
     moves: tuple[Move, ...] = attrs.field(default=(), converter=to_tuple)
     assessments: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    sequence: int = 0
 
     @property
     def moved(self) -> bool:

@@ -1,4 +1,4 @@
-"""Writing a plan's six files: all rendered first, then each written atomically."""
+"""Writing a plan's files: all rendered first, then each written atomically."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def render_outputs(plan: Plan, *, now: dt.datetime) -> dict[str, bytes]:
     """Every output file of ``plan`` by file name, rendered in memory."""
     return {
         f"{plan.id}.ics": render_ics(plan, now=now),
+        f"{plan.id}-clinic.ics": render_ics(plan, now=now, audience="clinic"),
         f"{plan.id}.json": plan_to_json(plan).encode(),
         f"{plan.id}-patient.html": render_patient_html(plan, now=now).encode(),
         f"{plan.id}-patient.md": render_patient_markdown(plan, now=now).encode(),
@@ -34,7 +35,7 @@ def render_outputs(plan: Plan, *, now: dt.datetime) -> dict[str, bytes]:
 
 
 def write_outputs(plan: Plan, folder: str | Path, *, now: dt.datetime) -> list[Path]:
-    """Write the plan's .ics, JSON and documents into ``folder`` and return their paths.
+    """Write the plan's calendars, JSON and documents into ``folder`` and return their paths.
 
     Everything is rendered before anything is written, and each file goes to
     a temporary name first and is then renamed, so a failure leaves no

@@ -15,7 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+from typing import Literal
 
+import attrs
 import icalendar
 
 from .._plan import Plan
@@ -23,28 +25,70 @@ from .._protocol import SessionKind
 from .._session import Session, SessionStatus
 from .._units import format_duration
 
-__all__ = ["render_ics"]
+__all__ = ["fingerprint", "render_ics"]
 
 PRODID = "-//ketaplan//ketaplan//EN"
 
 
-def render_ics(plan: Plan, *, now: dt.datetime) -> bytes:
-    """The plan's sessions as an iCalendar file; ``now`` is the DTSTAMP of every event."""
+Audience = Literal["patient", "clinic"]
+
+
+@attrs.frozen
+class _View:
+    """What one calendar shows of a plan: the patient's at its privacy level, or the clinic's."""
+
+    plan: Plan
+    audience: Audience = "patient"
+
+    @property
+    def privacy(self) -> str:
+        return "full" if self.audience == "clinic" else self.plan.calendar.privacy
+
+
+def render_ics(plan: Plan, *, now: dt.datetime, audience: Audience = "patient") -> bytes:
+    """The plan's sessions as an iCalendar file; ``now`` is the DTSTAMP of every event.
+
+    ``audience="clinic"`` gives the clinic's own calendar: full detail with the
+    monitoring checkpoints, and UIDs of its own so that both files can live in
+    one account.
+    """
+    view = _View(plan, audience)
     zone = plan.clinic.timezone
     days = [s.start.astimezone(plan.clinic.zone).date() for s in plan.sessions]
     first = min(days, default=plan.start)
     last = max(days, default=plan.start) + dt.timedelta(days=1)
-    events = [_event(plan, session, now) for session in plan.sessions]
+    events = [_event(view, session, now) for session in plan.sessions]
     calendar = icalendar.Calendar.new(
         prodid=PRODID,
         method="PUBLISH",
         calscale="GREGORIAN",
-        name=_calendar_name(plan),
-        uid=hashlib.sha256(f"calendar\x00{plan.id}".encode()).hexdigest()[:32] + "@ketaplan",
+        name=_calendar_name(view),
+        uid=_hash(f"calendar\x00{audience}\x00{plan.id}"),
         subcomponents=[_timezone(zone, first, last), *events],
     )
     content: bytes = calendar.to_ical()
     return content
+
+
+def fingerprint(plan: Plan, session: Session) -> bytes:
+    """What the patient's and the clinic's events of ``session`` say, apart from
+    DTSTAMP and SEQUENCE: when it differs between two revisions, the session changed."""
+    stamp = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    parts = []
+    for audience in ("patient", "clinic"):
+        event = _event(_View(plan, audience), attrs.evolve(session, sequence=0), stamp)
+        parts.append(event.to_ical())
+    return b"".join(parts)
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32] + "@ketaplan"
+
+
+def _uid(view: _View, session: Session) -> str:
+    if view.audience == "patient":
+        return view.plan.uid(session)
+    return _hash(f"clinic\x00{view.plan.id}\x00{session.key}")
 
 
 @functools.cache
@@ -52,19 +96,20 @@ def _timezone(zone: str, first: dt.date, last: dt.date) -> icalendar.Timezone:
     return icalendar.Timezone.from_tzid(zone, first_date=first, last_date=last)
 
 
-def _calendar_name(plan: Plan) -> str:
-    if plan.calendar.privacy == "full":
+def _calendar_name(view: _View) -> str:
+    plan = view.plan
+    if view.audience == "clinic":
+        return f"Clinic: {plan.protocol.title}, plan {plan.id}"
+    if view.privacy == "full":
         return f"{plan.protocol.title}: {plan.patient.name or plan.id}"
-    return (
-        "Clinic appointments"
-        if plan.calendar.privacy == "minimal"
-        else f"Appointments: {plan.clinic.name or 'clinic'}"
-    )
+    if view.privacy == "minimal":
+        return "Clinic appointments"
+    return f"Appointments: {plan.clinic.name or 'clinic'}"
 
 
-def summary(plan: Plan, session: Session) -> str:
-    """The event title at the plan's privacy level."""
-    privacy = plan.calendar.privacy
+def summary(plan: Plan, session: Session, privacy: str | None = None) -> str:
+    """The event title at ``privacy`` (by default the plan's level)."""
+    privacy = privacy or plan.calendar.privacy
     if privacy == "minimal":
         return "Appointment"
     if privacy == "standard":
@@ -80,16 +125,35 @@ def summary(plan: Plan, session: Session) -> str:
     return f"{title}: {plan.patient.name}" if plan.patient.name else title
 
 
-def description(plan: Plan, session: Session) -> str:
-    """The event text: the session's own preparation and aftercare (none at minimal)."""
-    privacy = plan.calendar.privacy
+def description(
+    plan: Plan, session: Session, privacy: str | None = None, *, staff: bool = False
+) -> str:
+    """The event text: the session's own preparation and aftercare (none at minimal);
+    for ``staff``, also the patient reference and the monitoring checkpoints."""
+    privacy = privacy or plan.calendar.privacy
     if privacy == "minimal":
         return ""
     template = plan.template(session)
     parts = []
+    if session.status is SessionStatus.CANCELLED:
+        parts.append("Cancelled: this session no longer takes place.")
     if privacy == "full":
         drug = plan.protocol.drug
         parts.append(f"{plan.protocol.title} - {drug}, {plan.protocol.route.title.lower()}.")
+    if staff:
+        who = ", ".join(part for part in (plan.patient.name, plan.patient.ref) if part)
+        parts.append(
+            f"Plan {plan.id}, session {session.key}" + (f", patient {who}." if who else ".")
+        )
+        if session.assessments:
+            parts.append("Questionnaires due: " + ", ".join(session.assessments) + ".")
+        if template.checkpoints:
+            zone = plan.clinic.zone
+            lines = [
+                f"- {(session.start.astimezone(dt.UTC) + c.at).astimezone(zone):%H:%M} {c.label}"
+                for c in template.checkpoints
+            ]
+            parts.append("Checkpoints:\n" + "\n".join(lines))
     parts.append(f"Length: about {format_duration(session.duration)}.")
     if session.moves:
         parts.append("Moved: " + "; ".join(str(move) for move in session.moves) + ".")
@@ -100,48 +164,51 @@ def description(plan: Plan, session: Session) -> str:
     return "\n\n".join(parts)
 
 
-def _location(plan: Plan, session: Session) -> str:
+def _location(view: _View, session: Session) -> str:
+    plan = view.plan
     setting = plan.template(session).setting
     if setting == "home":
         return "At home"
     if setting == "telehealth":
         return "Video or phone call"
     clinic = plan.clinic
-    if plan.calendar.privacy == "minimal":
+    if view.privacy == "minimal":
         return clinic.address
     return ", ".join(part for part in (clinic.name, clinic.address) if part)
 
 
-def _event(plan: Plan, session: Session, now: dt.datetime) -> icalendar.Event:
+def _event(view: _View, session: Session, now: dt.datetime) -> icalendar.Event:
+    plan = view.plan
     cancelled = session.status is SessionStatus.CANCELLED
-    categories = [] if plan.calendar.privacy == "minimal" else [session.kind.label]
+    categories = [] if view.privacy == "minimal" else [session.kind.label]
     event = icalendar.Event.new(
-        uid=plan.uid(session),
+        uid=_uid(view, session),
         stamp=now.astimezone(dt.UTC),
         start=session.start,
         end=session.end,
-        summary=summary(plan, session),
-        description=description(plan, session) or None,
-        location=_location(plan, session) or None,
+        summary=summary(plan, session, view.privacy),
+        description=description(plan, session, view.privacy, staff=view.audience == "clinic")
+        or None,
+        location=_location(view, session) or None,
         categories=categories,
-        sequence=0,
+        sequence=session.sequence,
         status=icalendar.STATUS.CANCELLED if cancelled else icalendar.STATUS.CONFIRMED,
-        transparency=icalendar.TRANSP.OPAQUE,
+        transparency=icalendar.TRANSP.TRANSPARENT if cancelled else icalendar.TRANSP.OPAQUE,
     )
-    if not cancelled:
+    if not cancelled and view.audience == "patient":
         for before in plan.calendar.reminders:
-            event.add_component(_alarm(plan, session, before))
+            event.add_component(_alarm(view, session, before))
     return event
 
 
-def _alarm(plan: Plan, session: Session, before: dt.timedelta) -> icalendar.Alarm:
+def _alarm(view: _View, session: Session, before: dt.timedelta) -> icalendar.Alarm:
     alarm = icalendar.Alarm()
     alarm.add("action", "DISPLAY")
     alarm.add("trigger", -before)
-    text = summary(plan, session)
-    template = plan.template(session)
+    text = summary(view.plan, session, view.privacy)
+    template = view.plan.template(session)
     if (
-        plan.calendar.privacy != "minimal"
+        view.privacy != "minimal"
         and template.preparation
         and session.kind is not SessionKind.CONSULTATION
     ):
