@@ -7,6 +7,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
+import attrs
 import icalendar
 import ics
 import pytest
@@ -227,3 +228,26 @@ def test_clinic_calendar_has_full_detail_and_checkpoints() -> None:
     assert "09:45 Vital signs during the infusion" in text
     assert patient_uids.isdisjoint(str(e["UID"]) for e in events)
     assert not re.search(r"\d\s*mg", data.decode())
+
+
+def test_unusual_text_round_trips_through_every_parser() -> None:
+    """Emoji, accents, newlines, commas, semicolons, quotes and a very long address come back
+    unchanged from every independent parser, in both calendars."""
+    address = (
+        'Suite 4; "Rear" entrance, Rue de l\'Église 12\nMontréal QC 🌿 ' + "long way round, " * 20
+    )
+    plan = ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW)
+    plan = attrs.evolve(
+        plan, clinic=attrs.evolve(plan.clinic, name="Clinique Ésprit 🧠, Ltd.", address=address)
+    )
+    expected = f"Clinique Ésprit 🧠, Ltd., {address}"
+    for audience in ("patient", "clinic"):
+        data = ketaplan.render_ics(plan, now=NOW, audience=audience)  # type: ignore[arg-type]
+        text = data.decode()
+        assert all(len(line.encode()) <= 75 for line in text.split("\r\n"))
+        assert {expected} == {e.location.value for e in vobject.readOne(text).vevent_list}
+        assert {expected} == {e.location for e in IcsCalendarStream.calendar_from_ics(text).events}
+        assert {expected} == {e.location for e in ics.Calendar(text).events}
+        assert {expected} == {
+            str(e["LOCATION"]) for e in icalendar.Calendar.from_ical(data).walk("VEVENT")
+        }
