@@ -23,6 +23,7 @@ EXPECTED = {
     "IntervalRange",
     "KetaplanError",
     "KetaplanWarning",
+    "MissingExtraError",
     "MonitoringForm",
     "Move",
     "Offsets",
@@ -34,6 +35,8 @@ EXPECTED = {
     "Plan",
     "Preferences",
     "Protocol",
+    "PublishError",
+    "PublishResult",
     "Quantity",
     "Revision",
     "Route",
@@ -53,6 +56,7 @@ EXPECTED = {
     "load_protocol",
     "plan_from_json",
     "plan_to_json",
+    "publish",
     "reconcile",
     "render_clinician_html",
     "render_clinician_markdown",
@@ -78,7 +82,15 @@ def test_exceptions_inherit_the_fitting_builtins() -> None:
     assert issubclass(ketaplan.UnknownProtocolError, ketaplan.SpecError)
     assert issubclass(ketaplan.ScheduleError, ValueError)
     assert issubclass(ketaplan.OutputError, OSError)
-    for error in (ketaplan.SpecError, ketaplan.ScheduleError, ketaplan.OutputError):
+    assert issubclass(ketaplan.PublishError, ConnectionError)
+    assert issubclass(ketaplan.MissingExtraError, ImportError)
+    for error in (
+        ketaplan.SpecError,
+        ketaplan.ScheduleError,
+        ketaplan.OutputError,
+        ketaplan.PublishError,
+        ketaplan.MissingExtraError,
+    ):
         assert issubclass(error, ketaplan.KetaplanError)
     assert issubclass(ketaplan.KetaplanWarning, UserWarning)
 

@@ -38,6 +38,7 @@ from ._protocol import (
     SessionTemplate,
     Taper,
 )
+from ._publish import PublishResult, publish
 from ._revise import reconcile
 from ._schedule import Schedule, schedule
 from ._serialize import plan_from_json, plan_to_json
@@ -47,7 +48,9 @@ from ._write import write_outputs
 from .exceptions import (
     KetaplanError,
     KetaplanWarning,
+    MissingExtraError,
     OutputError,
+    PublishError,
     ScheduleError,
     SpecError,
     UnknownProtocolError,
@@ -81,6 +84,7 @@ __all__ = [
     "IntervalRange",
     "KetaplanError",
     "KetaplanWarning",
+    "MissingExtraError",
     "MonitoringForm",
     "Move",
     "Offsets",
@@ -92,6 +96,8 @@ __all__ = [
     "Plan",
     "Preferences",
     "Protocol",
+    "PublishError",
+    "PublishResult",
     "Quantity",
     "Revision",
     "Route",
@@ -111,6 +117,7 @@ __all__ = [
     "load_protocol",
     "plan_from_json",
     "plan_to_json",
+    "publish",
     "reconcile",
     "render_clinician_html",
     "render_clinician_markdown",

@@ -18,6 +18,7 @@ from typing import NoReturn, TextIO
 from . import __version__
 from ._library import builtin_protocols
 from ._planfile import load_plan
+from ._publish import publish
 from ._revise import reconcile
 from ._write import write_outputs
 from .exceptions import KetaplanError, SpecError
@@ -25,6 +26,7 @@ from .exceptions import KetaplanError, SpecError
 __all__ = ["main"]
 
 DEMO_FILE = "demo.toml"
+PASSWORD_VARIABLE = "KETAPLAN_CALDAV_PASSWORD"
 
 
 class _UsageError(Exception):
@@ -54,6 +56,18 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--out", metavar="OUTDIR", type=Path, required=True, help="folder for the output files"
     )
+    publish_ = commands.add_parser(
+        "publish",
+        help="put a plan's events into a CalDAV calendar",
+        epilog=f"{PASSWORD_VARIABLE}, when set, is the password for --user.",
+    )
+    publish_.add_argument(
+        "planfile", metavar="PLANFILE", type=Path, help="a plan file (TOML) or a saved plan (JSON)"
+    )
+    publish_.add_argument(
+        "--url", metavar="URL", required=True, help="the CalDAV calendar collection's address"
+    )
+    publish_.add_argument("--user", metavar="NAME", help="the user name to log in with")
     return parser
 
 
@@ -97,6 +111,8 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
             out.write(f"{protocol.name}\t{protocol.route.name}\t{protocol.title}\n")
         return 0
     now = generation_time(os.environ)
+    if arguments.command == "publish":
+        return _publish(arguments, out, now)
     if arguments.command == "demo":
         with resources.as_file(resources.files("ketaplan").joinpath("data", DEMO_FILE)) as path:
             plan = load_plan(path, now=now)
@@ -111,6 +127,14 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
         plan = reconcile(load_plan(saved, now=now), plan, now=now)
     for path in write_outputs(plan, folder, now=now):
         out.write(f"{path}\n")
+    return 0
+
+
+def _publish(arguments: argparse.Namespace, out: TextIO, now: dt.datetime) -> int:
+    plan = load_plan(arguments.planfile, now=now)
+    password = os.environ.get(PASSWORD_VARIABLE) or None
+    result = publish(plan, arguments.url, user=arguments.user, password=password, now=now)
+    out.write(f"{result}\n")
     return 0
 
 

@@ -8,7 +8,9 @@ working in code that does not know ketaplan::
     ├── SpecError(ValueError)            bad input: a plan file, protocol or value
     │   └── UnknownProtocolError(LookupError)
     ├── ScheduleError(ValueError)        the plan cannot fit the protocol's rules
-    └── OutputError(OSError)             an output file could not be written
+    ├── OutputError(OSError)             an output file could not be written
+    ├── PublishError(ConnectionError)    a CalDAV server refused or did not answer
+    └── MissingExtraError(ImportError)   an optional extra (``ketaplan[caldav]``) is missing or too old
 
     KetaplanWarning(UserWarning)         allowed but suspicious input
 
@@ -24,7 +26,9 @@ import datetime as dt
 __all__ = [
     "KetaplanError",
     "KetaplanWarning",
+    "MissingExtraError",
     "OutputError",
+    "PublishError",
     "ScheduleError",
     "SpecError",
     "UnknownProtocolError",
@@ -69,6 +73,44 @@ class ScheduleError(KetaplanError, ValueError):
 
 class OutputError(KetaplanError, OSError):
     """An output file could not be written."""
+
+
+class PublishError(KetaplanError, ConnectionError):
+    """A plan could not be published to a CalDAV calendar.
+
+    ``url`` is the calendar's address (without any password in it), ``reason``
+    what went wrong, ``check`` what to look at and ``status`` the HTTP status
+    the server answered with, if it answered.
+    """
+
+    def __init__(self, url: str, reason: str, check: str, *, status: int | None = None) -> None:
+        self.url = url
+        self.reason = reason
+        self.check = check
+        self.status = status
+        super().__init__(f"calendar {url}: {reason}; {check}")
+
+
+class MissingExtraError(KetaplanError, ImportError):
+    """A feature needs an optional extra that is not installed, or is too old.
+
+    ``feature`` says what needs it, ``extra`` names the extra (``"caldav"``),
+    ``requirement`` the library it needs (``"caldav>=3.6"``) and ``installed``
+    the version found, if any.
+    """
+
+    def __init__(
+        self, feature: str, extra: str, requirement: str, *, installed: str | None = None
+    ) -> None:
+        self.feature = feature
+        self.extra = extra
+        self.requirement = requirement
+        self.installed = installed
+        if installed is None:
+            message = f"{feature} needs {requirement}, which is not installed; install it with: pip install 'ketaplan[{extra}]'"
+        else:
+            message = f"{feature} needs {requirement}, and version {installed} is installed; upgrade it with: pip install --upgrade 'ketaplan[{extra}]'"
+        super().__init__(message)
 
 
 class KetaplanWarning(UserWarning):

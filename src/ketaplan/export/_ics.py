@@ -155,6 +155,8 @@ def description(
             ]
             parts.append("Checkpoints:\n" + "\n".join(lines))
     parts.append(f"Length: about {format_duration(session.duration)}.")
+    if session.status is SessionStatus.CANCELLED:
+        return "\n\n".join(parts)
     if session.moves:
         parts.append("Moved: " + "; ".join(str(move) for move in session.moves) + ".")
     if template.preparation:
