@@ -14,6 +14,7 @@ EXPECTED = {
     "Companion",
     "Derived",
     "DerivedValue",
+    "DocumentOptions",
     "DoseEntry",
     "DoseField",
     "DurationRange",

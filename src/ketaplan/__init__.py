@@ -21,7 +21,16 @@ True
 from ._clinic import Busy, Clinic, Closure, Hours
 from ._dosing import Derived, DerivedValue, DoseEntry, DoseField, Quantity
 from ._library import builtin_protocols, load_protocol
-from ._plan import CalendarOptions, Patient, PendingPhase, Plan, Preferences, Revision, SignOff
+from ._plan import (
+    CalendarOptions,
+    DocumentOptions,
+    Patient,
+    PendingPhase,
+    Plan,
+    Preferences,
+    Revision,
+    SignOff,
+)
 from ._planfile import load_plan
 from ._protocol import (
     AssessmentRule,
@@ -75,6 +84,7 @@ __all__ = [
     "Companion",
     "Derived",
     "DerivedValue",
+    "DocumentOptions",
     "DoseEntry",
     "DoseField",
     "DurationRange",

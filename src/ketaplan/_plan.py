@@ -27,6 +27,7 @@ from .exceptions import SpecError
 
 __all__ = [
     "CalendarOptions",
+    "DocumentOptions",
     "Patient",
     "PendingPhase",
     "Plan",
@@ -84,6 +85,14 @@ class CalendarOptions:
 
 
 @attrs.frozen
+class DocumentOptions:
+    """Where a clinic's own document templates are: a folder whose files override the
+    shipped templates by name (empty: the shipped templates)."""
+
+    templates: str = ""
+
+
+@attrs.frozen
 class SignOff:
     """The clinician who signed the plan, and when."""
 
@@ -132,6 +141,7 @@ class Plan:
     preferences: Preferences = Preferences()
     patient: Patient = Patient()
     calendar: CalendarOptions = CalendarOptions()
+    documents: DocumentOptions = DocumentOptions()
     doses: tuple[DoseEntry, ...] = attrs.field(default=(), converter=to_tuple)
     pending: tuple[PendingPhase, ...] = attrs.field(default=(), converter=to_tuple)
     history: tuple[Revision, ...] = attrs.field(default=(), converter=to_tuple)
@@ -165,6 +175,7 @@ class Plan:
         preferences: Preferences = Preferences(),
         patient: Patient = Patient(),
         calendar: CalendarOptions = CalendarOptions(),
+        documents: DocumentOptions = DocumentOptions(),
         doses: tuple[DoseEntry, ...] = (),
         now: dt.datetime,
         by: str = "",
@@ -187,6 +198,7 @@ class Plan:
             preferences=preferences,
             patient=patient,
             calendar=calendar,
+            documents=documents,
             doses=doses,
             pending=tuple(PendingPhase(phase, reason) for phase, reason in laid.pending),
             history=(

@@ -15,7 +15,7 @@ from ._busy import read_busy
 from ._clinic import Busy, Clinic, Closure, Hours, default_hours
 from ._dosing import DoseEntry
 from ._library import load_protocol
-from ._plan import CalendarOptions, Patient, Plan, Preferences, Privacy
+from ._plan import CalendarOptions, DocumentOptions, Patient, Plan, Preferences, Privacy
 from ._protocol import Protocol
 from ._reader import Table, load_toml
 from ._serialize import plan_from_json
@@ -67,6 +67,7 @@ def _plan(root: Table, *, base: Path, now: dt.datetime) -> Plan:
 
     clinic = _clinic(root.table("clinic"), timezone, base=base, start=start)
     calendar = _calendar(root.table("calendar"))
+    documents = _documents(root.table("documents"), base)
     protocol = _phases(root.table("phases"), protocol)
     doses = _doses(root.table("dosing"), protocol)
     root.finish()
@@ -78,6 +79,7 @@ def _plan(root: Table, *, base: Path, now: dt.datetime) -> Plan:
         preferences=preferences,
         patient=patient,
         calendar=calendar,
+        documents=documents,
         doses=doses,
         now=now,
     )
@@ -172,6 +174,22 @@ def _calendar(table: Table) -> CalendarOptions:
     table.finish()
     level: Privacy = privacy  # type: ignore[assignment]
     return CalendarOptions(privacy=level, reminders=reminders)
+
+
+def _documents(table: Table, base: Path) -> DocumentOptions:
+    """``[documents] templates``: a folder of templates, relative to the plan file."""
+    folder = table.get("templates", str, "")
+    table.finish()
+    if not folder:
+        return DocumentOptions()
+    path = (base / folder).resolve()
+    if not path.is_dir():
+        raise SpecError(
+            table.field("templates"),
+            folder,
+            f"no such folder ({path}); give a folder of template files",
+        )
+    return DocumentOptions(templates=str(path))
 
 
 def _phases(table: Table, protocol: Protocol) -> Protocol:
