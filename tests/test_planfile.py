@@ -259,3 +259,16 @@ def test_unknown_extension(tmp_path: Path) -> None:
         ketaplan.SpecError, match=r"expected a \.toml plan file or a saved plan \.json"
     ):
         load(write(tmp_path, GOOD, "plan.yaml"))
+
+
+def test_documents_templates_folder_is_resolved(tmp_path: Path) -> None:
+    """[documents] templates is a folder relative to the plan file, kept as a full path."""
+    (tmp_path / "ours").mkdir()
+    plan = load(write(tmp_path, GOOD + '\n[documents]\ntemplates = "ours"\n'))
+    assert str((tmp_path / "ours").resolve()) == plan.documents.templates
+
+
+def test_documents_templates_folder_must_exist(tmp_path: Path) -> None:
+    """A template folder that does not exist is an error naming documents.templates."""
+    with pytest.raises(ketaplan.SpecError, match=r"documents\.templates: got 'nowhere'; no such folder"):
+        load(write(tmp_path, GOOD + '\n[documents]\ntemplates = "nowhere"\n'))
