@@ -50,6 +50,7 @@ EXPECTED = {
     "SignOff",
     "Taper",
     "SpecError",
+    "TemplateError",
     "UnknownProtocolError",
     "Weekday",
     "builtin_protocols",
@@ -82,12 +83,14 @@ def test_exceptions_inherit_the_fitting_builtins() -> None:
     assert issubclass(ketaplan.UnknownProtocolError, LookupError)
     assert issubclass(ketaplan.UnknownProtocolError, ketaplan.SpecError)
     assert issubclass(ketaplan.ScheduleError, ValueError)
+    assert issubclass(ketaplan.TemplateError, ValueError)
     assert issubclass(ketaplan.OutputError, OSError)
     assert issubclass(ketaplan.PublishError, ConnectionError)
     assert issubclass(ketaplan.MissingExtraError, ImportError)
     for error in (
         ketaplan.SpecError,
         ketaplan.ScheduleError,
+        ketaplan.TemplateError,
         ketaplan.OutputError,
         ketaplan.PublishError,
         ketaplan.MissingExtraError,

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 from html.parser import HTMLParser
+from pathlib import Path
+from xml.etree import ElementTree
 
 import attrs
 import pytest
@@ -18,7 +20,7 @@ from ketaplan import DoseEntry, Quantity
 from ketaplan._library import route_sources, routes
 from ketaplan.export._documents import markdown_escape
 
-from .conftest import NOW, ROOT, toronto_clinic
+from .conftest import EXAMPLES, NOW, ROOT, toronto_clinic
 
 DEMO = ROOT / "src" / "ketaplan" / "data" / "demo.toml"
 MARKUP = '<b>Zoë "Jo" O\'Brien & Co_</b>'
@@ -524,3 +526,232 @@ def test_naive_generation_time_is_rejected(render: Render) -> None:
     """A naive now raises a SpecError naming 'now'."""
     with pytest.raises(ketaplan.SpecError, match=r"^now: "):
         render(demo(), now=dt.datetime(2027, 1, 1))
+
+
+# -- the timeline ------------------------------------------------------------------
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def timeline_svg(html: str) -> ElementTree.Element:
+    """The timeline's <svg> element, parsed by an XML parser."""
+    found = re.findall(r'<svg [^>]*class="timeline-chart".*?</svg>', html, flags=re.DOTALL)
+    assert len(found) == 1
+    return ElementTree.fromstring(found[0])
+
+
+@pytest.mark.parametrize("plan", [demo, nasal], ids=["iv", "nasal"])
+def test_timeline_has_one_tick_per_session(plan: Callable[[], ketaplan.Plan]) -> None:
+    """The patient HTML's timeline is well-formed SVG with a tick per session, dosing ticks apart from the rest."""
+    svg = timeline_svg(ketaplan.render_patient_html(plan(), now=NOW))
+    ticks = [e for e in svg.iter(f"{SVG}line") if "tick" in e.get("class", "").split()]
+    dosing = [e for e in ticks if "dosing" in e.get("class", "").split()]
+    sessions = plan().sessions
+
+    assert len(sessions) == len(ticks)
+    assert sum(s.kind is ketaplan.SessionKind.DOSING for s in sessions) == len(dosing)
+    assert all(int(e.get("x1", "")) == int(e.get("x2", "")) for e in ticks)
+
+
+def test_timeline_is_accessible_and_scales_to_the_page() -> None:
+    """The timeline is an image with a title and description, sized by its viewBox, with month labels and a legend."""
+    plan = demo()
+    svg = timeline_svg(ketaplan.render_patient_html(plan, now=NOW))
+    _x, _y, width, height = (int(n) for n in svg.get("viewBox", "").split())
+
+    assert "img" == svg.get("role")
+    assert "timeline-title timeline-desc" == svg.get("aria-labelledby")
+    assert "Timeline of your course" == svg.findtext(f"{SVG}title")
+    assert (svg.findtext(f"{SVG}desc") or "").startswith("Consultation: 1 session, Tuesday 16")
+    assert ("100%", None) == (svg.get("width"), svg.get("height"))
+    assert (720, True) == (width, 0 < height < 400)
+    texts = [e.text for e in svg.iter(f"{SVG}text")]
+    assert ["Feb 2027", "Mar", "Apr", "May"] == texts[:4]
+    assert "Treatment session" in texts
+    for element in list(svg.iter())[1:]:
+        for name in ("x", "y", "x1", "x2", "y1", "y2", "width", "height"):
+            if name in element.attrib:
+                assert 0 <= int(element.attrib[name]) <= max(width, height), element.attrib
+
+
+def test_timeline_escapes_the_patient_and_clinic_names() -> None:
+    """Markup in the patient's or clinic's name never appears unescaped, and the SVG still parses."""
+    clinic = attrs.evolve(demo().clinic, name="<script>alert(1)</script> & Co")
+    plan = attrs.evolve(demo(), clinic=clinic, patient=ketaplan.Patient(MARKUP, "<i>R</i>"))
+
+    html = ketaplan.render_patient_html(plan, now=NOW)
+    timeline_svg(html)
+
+    assert "<script>" not in html
+    assert "<b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in html
+
+
+def test_markdown_timeline_lists_session_days_by_month() -> None:
+    """The patient Markdown gives the timeline as text: each month with its treatment days."""
+    plan = demo()
+    text = ketaplan.render_patient_markdown(plan, now=NOW)
+    days: dict[str, list[str]] = {}
+    for session in sorted(plan.sessions, key=lambda s: s.start):
+        if session.kind is not ketaplan.SessionKind.DOSING:
+            continue
+        day = local(plan, session.start).date()
+        days.setdefault(f"{MONTHS[day.month - 1]} {day.year}", []).append(str(day.day))
+
+    for month, numbers in days.items():
+        assert f"- **{month}**: treatment sessions on {', '.join(numbers)}" in text
+
+
+# -- custom templates ----------------------------------------------------------------
+
+HEADER = """\
+{% extends "ketaplan/base.html.j2" %}
+{% block header %}
+<div class="letterhead"><p class="logo">LAKESIDE LOGO</p><p>{{ doc.head.clinic_name }}, call 555-0100</p></div>
+{% endblock %}
+{% block styles %}
+.logo { color: #005a9c; }
+{% endblock %}
+"""
+
+
+def templates(folder: Path, **files: str) -> Path:
+    """``folder`` holding each keyword as a template file (``base_html`` is ``base.html.j2``)."""
+    folder.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (folder / (name.replace("_", ".") + ".j2")).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("render", HTML_RENDERERS, ids=lambda f: f.__name__)
+def test_a_custom_base_overrides_the_header_and_styles_of_both_documents(
+    render: Render, tmp_path: Path
+) -> None:
+    """One base.html.j2 extending the shipped base replaces the letterhead and adds CSS; the rest is unchanged."""
+    folder = templates(tmp_path, base_html=HEADER)
+
+    shipped = Page(render(demo(), now=NOW))
+    html = render(demo(), now=NOW, templates=folder)
+    page = Page(html)
+
+    assert page.text.count("LAKESIDE LOGO") == 1
+    assert "Lakeside Wellness Clinic, call 555-0100" in page.text
+    assert ".logo { color: #005a9c; }" in html
+    assert shipped.rows == page.rows
+    assert shipped.headings == page.headings
+    assert html.index(".logo {") > html.index("@media print")  # later, so it wins
+
+
+def test_a_custom_document_template_can_extend_the_shipped_one(tmp_path: Path) -> None:
+    """patient.html.j2 extending ketaplan/patient.html.j2 overrides one block of the patient document only."""
+    footer = '{% extends "ketaplan/patient.html.j2" %}{% block footer %}<footer><p>Questions? Call us.</p></footer>{% endblock %}'
+    folder = templates(tmp_path, patient_html=footer)
+
+    patient = Page(ketaplan.render_patient_html(demo(), now=NOW, templates=folder)).text
+    clinician = Page(ketaplan.render_clinician_html(demo(), now=NOW, templates=folder)).text
+
+    assert patient.endswith("Questions? Call us.")
+    assert "Generated Fri 20 Nov 2026" not in patient
+    assert "Questions?" not in clinician
+
+
+def test_a_custom_markdown_template_replaces_the_shipped_one(tmp_path: Path) -> None:
+    """A patient.md.j2 in the folder replaces the shipped one, and its values are still Markdown-escaped."""
+    folder = templates(tmp_path, patient_md="# Plan for {{ doc.head.patient_name }}\n")
+    plan = attrs.evolve(demo(), patient=ketaplan.Patient(MARKUP, ""))
+
+    text = ketaplan.render_patient_markdown(plan, now=NOW, templates=folder)
+
+    assert '# Plan for \\<b\\>Zoë "Jo" O\'Brien \\& Co\\_\\</b\\>\n' == text
+
+
+def test_custom_templates_are_autoescaped(tmp_path: Path) -> None:
+    """A name with markup shows as text in a custom template too; it never becomes an element."""
+    folder = templates(tmp_path, base_html=HEADER)
+    clinic = attrs.evolve(demo().clinic, name="<script>alert(1)</script>")
+    plan = attrs.evolve(demo(), clinic=clinic, patient=ketaplan.Patient(MARKUP, ""))
+
+    html = ketaplan.render_patient_html(plan, now=NOW, templates=folder)
+    page = Page(html)
+
+    assert "<script>alert(1)</script>, call 555-0100" in page.text
+    assert not {"script", "b"} & set(page.tags)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;, call 555-0100" in html
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '{% extends "ketaplan/base.html.j2" %}\n{% block header %}\n<p>{{ doc.head.clinic_name }</p>\n{% endblock %}\n',
+            "template base.html.j2, line 3: unexpected '}'",
+        ),
+        (
+            '{% extends "ketaplan/base.html.j2" %}\n{% block header %}\n\n<p>{{ doc.head.logo }}</p>\n{% endblock %}\n',
+            "template base.html.j2, line 4: 'Heading' has no attribute 'logo'",
+        ),
+        (
+            '{% extends "ketaplan/base.html.j2" %}\n{% block header %}{{ clinic_logo }}{% endblock %}\n',
+            "template base.html.j2, line 2: 'clinic_logo' is undefined",
+        ),
+        (
+            '{% extends "ketaplan/base.html.j2" %}\n{% block header %}{% include "logo.svg" %}{% endblock %}\n',
+            "template base.html.j2, line 2: template 'logo.svg' not found",
+        ),
+    ],
+    ids=["syntax", "attribute", "undefined", "include"],
+)
+@pytest.mark.parametrize("render", HTML_RENDERERS, ids=lambda f: f.__name__)
+def test_a_broken_template_names_its_file_and_line(
+    render: Render, text: str, expected: str, tmp_path: Path
+) -> None:
+    """A syntax error, an undefined value or a missing include is a TemplateError naming the file and line."""
+    folder = templates(tmp_path, base_html=text)
+
+    with pytest.raises(ketaplan.TemplateError) as raised:
+        render(demo(), now=NOW, templates=folder)
+
+    assert expected == str(raised.value)
+    assert ("base.html.j2", int(expected.split("line ")[1].split(":")[0])) == (
+        raised.value.template,
+        raised.value.line,
+    )
+
+
+@pytest.mark.parametrize("render", ALL_RENDERERS, ids=lambda f: f.__name__)
+def test_a_missing_templates_folder_is_named(render: Render, tmp_path: Path) -> None:
+    """A templates folder that does not exist is a TemplateError naming the folder."""
+    missing = tmp_path / "nowhere"
+
+    with pytest.raises(
+        ketaplan.TemplateError, match=r"^template folder '.*nowhere': does not exist"
+    ):
+        render(demo(), now=NOW, templates=missing)
+
+
+def test_write_outputs_uses_the_templates_and_writes_nothing_when_one_is_broken(
+    tmp_path: Path,
+) -> None:
+    """write_outputs passes the folder to every document; a broken template leaves the output folder empty."""
+    good = templates(tmp_path / "good", base_html=HEADER)
+    bad = templates(tmp_path / "bad", patient_md="{{ doc.nothing }}")
+
+    written = ketaplan.write_outputs(demo(), tmp_path / "out", now=NOW, templates=good)
+    with pytest.raises(ketaplan.TemplateError, match=r"^template patient.md.j2, line 1: "):
+        ketaplan.write_outputs(demo(), tmp_path / "none", now=NOW, templates=bad)
+
+    html = [path.read_text(encoding="utf-8") for path in written if path.suffix == ".html"]
+    assert [True, True] == ["LAKESIDE LOGO" in text for text in html]
+    assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize("render", HTML_RENDERERS, ids=lambda f: f.__name__)
+def test_the_example_letterhead_keeps_the_html_self_contained(render: Render) -> None:
+    """examples/custom-templates adds an inline SVG logo and contact details, and fetches nothing."""
+    html = render(demo(), now=NOW, templates=EXAMPLES / "custom-templates")
+    page = Page(html)
+
+    assert ("svg", "img") in [(tag, a.get("role")) for tag, a in page.attributes]
+    assert "Lakeside Wellness Clinic 100 Queen St W, Toronto" in page.text
+    assert not {"script", "link", "img"} & set(page.tags)
+    assert not [a for _tag, a in page.attributes if "src" in a or "href" in a]

@@ -270,5 +270,22 @@ def test_documents_templates_folder_is_resolved(tmp_path: Path) -> None:
 
 def test_documents_templates_folder_must_exist(tmp_path: Path) -> None:
     """A template folder that does not exist is an error naming documents.templates."""
-    with pytest.raises(ketaplan.SpecError, match=r"documents\.templates: got 'nowhere'; no such folder"):
+    with pytest.raises(
+        ketaplan.SpecError, match=r"documents\.templates: got 'nowhere'; no such folder"
+    ):
         load(write(tmp_path, GOOD + '\n[documents]\ntemplates = "nowhere"\n'))
+
+
+def test_plan_file_templates_restyle_the_documents(tmp_path: Path) -> None:
+    """The folder named in [documents] templates restyles the written documents."""
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "ours" / "base.html.j2").write_text(
+        '{% extends "ketaplan/base.html.j2" %}{% block header %}<p>Our letterhead</p>{% endblock %}',
+        encoding="utf-8",
+    )
+    plan = load(write(tmp_path, GOOD + '\n[documents]\ntemplates = "ours"\n'))
+    written = ketaplan.write_outputs(
+        plan, tmp_path / "out", now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    )
+    patient = next(p for p in written if p.name.endswith("-patient.html"))
+    assert "<p>Our letterhead</p>" in patient.read_text(encoding="utf-8")

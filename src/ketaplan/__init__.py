@@ -62,6 +62,7 @@ from .exceptions import (
     PublishError,
     ScheduleError,
     SpecError,
+    TemplateError,
     UnknownProtocolError,
 )
 from .export import (
@@ -120,6 +121,7 @@ __all__ = [
     "SignOff",
     "SpecError",
     "Taper",
+    "TemplateError",
     "UnknownProtocolError",
     "Weekday",
     "builtin_protocols",

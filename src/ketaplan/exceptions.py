@@ -8,6 +8,7 @@ working in code that does not know ketaplan::
     ├── SpecError(ValueError)            bad input: a plan file, protocol or value
     │   └── UnknownProtocolError(LookupError)
     ├── ScheduleError(ValueError)        the plan cannot fit the protocol's rules
+    ├── TemplateError(ValueError)        a document template is missing or broken
     ├── OutputError(OSError)             an output file could not be written
     ├── PublishError(ConnectionError)    a CalDAV server refused or did not answer
     └── MissingExtraError(ImportError)   an optional extra (``ketaplan[caldav]``) is missing or too old
@@ -31,6 +32,7 @@ __all__ = [
     "PublishError",
     "ScheduleError",
     "SpecError",
+    "TemplateError",
     "UnknownProtocolError",
 ]
 
@@ -69,6 +71,22 @@ class ScheduleError(KetaplanError, ValueError):
         self.date = date
         self.rule = rule
         super().__init__(f"cannot schedule session {session_key!r} on or after {date}: {rule}")
+
+
+class TemplateError(KetaplanError, ValueError):
+    """A document template (or a folder of them) is missing or cannot be rendered.
+
+    ``template`` names the template file (``"header.html.j2"``; a shipped
+    one as ``"ketaplan/base.html.j2"``) or the folder, ``line`` the line in
+    it, if known, and ``problem`` what is wrong there.
+    """
+
+    def __init__(self, template: str, problem: str, *, line: int | None = None) -> None:
+        self.template = template
+        self.problem = problem
+        self.line = line
+        where = f"template {template}" if line is None else f"template {template}, line {line}"
+        super().__init__(f"{where}: {problem}")
 
 
 class OutputError(KetaplanError, OSError):

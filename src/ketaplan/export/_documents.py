@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import re
+import traceback
 import zoneinfo
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 import attrs
 import jinja2
@@ -28,7 +32,7 @@ from .._plan import Plan
 from .._protocol import Every, Protocol, SessionKind, SessionTemplate
 from .._session import Move, Session, SessionStatus
 from .._units import Weekday, format_duration
-from ..exceptions import SpecError
+from ..exceptions import KetaplanError, SpecError, TemplateError
 
 __all__ = [
     "render_clinician_html",
@@ -61,33 +65,127 @@ _WHERE = {"home": "at home", "telehealth": "by video or phone call"}
 
 # -- rendering ---------------------------------------------------------------
 
+Templates = str | os.PathLike[str] | None
+"""A folder of templates that override the shipped ones by file name, or None."""
 
-def render_patient_html(plan: Plan, *, now: dt.datetime) -> str:
+
+def render_patient_html(plan: Plan, *, now: dt.datetime, templates: Templates = None) -> str:
     """The patient's schedule and instructions as one self-contained HTML page; never a dose."""
-    return _render(_html_environment(), "patient.html.j2", _patient_context(plan, now))
+    context = _patient_context(plan, now)
+    return _render(templates, "patient.html.j2", context)
 
 
-def render_patient_markdown(plan: Plan, *, now: dt.datetime) -> str:
+def render_patient_markdown(plan: Plan, *, now: dt.datetime, templates: Templates = None) -> str:
     """The patient's schedule and instructions as Markdown; never a dose."""
-    return _render(_markdown_environment(), "patient.md.j2", _patient_context(plan, now))
+    context = _patient_context(plan, now)
+    return _render(templates, "patient.md.j2", context)
 
 
-def render_clinician_html(plan: Plan, *, now: dt.datetime) -> str:
+def render_clinician_html(plan: Plan, *, now: dt.datetime, templates: Templates = None) -> str:
     """The clinical plan as one printable HTML page: sessions, checkpoints, dose fields, sign-off."""
-    return _render(_html_environment(), "clinician.html.j2", _clinician_context(plan, now))
+    context = _clinician_context(plan, now)
+    return _render(templates, "clinician.html.j2", context)
 
 
-def render_clinician_markdown(plan: Plan, *, now: dt.datetime) -> str:
+def render_clinician_markdown(plan: Plan, *, now: dt.datetime, templates: Templates = None) -> str:
     """The clinical plan as Markdown: sessions, checkpoints, dose fields, sign-off."""
-    return _render(_markdown_environment(), "clinician.md.j2", _clinician_context(plan, now))
+    context = _clinician_context(plan, now)
+    return _render(templates, "clinician.md.j2", context)
 
 
-def _render(environment: jinja2.Environment, name: str, context: Context) -> str:
-    text = environment.get_template(name).render(doc=context)
+def _render(templates: Templates, name: str, context: Context) -> str:
+    folder = _folder(templates)
+    environment = _cached_environment(folder, markdown=name.endswith(".md.j2"))
+    try:
+        text = environment.get_template(name).render(doc=context)
+    except KetaplanError:
+        raise
+    except jinja2.TemplateSyntaxError as error:
+        raise _template_error(folder, error, error.filename, error.lineno) from None
+    except Exception as error:
+        frame = _template_frame(error)
+        if frame is None and not isinstance(error, jinja2.TemplateError):
+            raise
+        filename, line = frame if frame is not None else (None, None)
+        raise _template_error(folder, error, filename, line) from None
     # Templates use Jinja's whitespace control loosely; the output has no
     # trailing spaces, no runs of blank lines and exactly one final newline.
     lines = [line.rstrip() for line in text.splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n") + "\n"
+
+
+_SHIPPED = Path(__file__).resolve().parent.parent / "templates"
+
+
+def _template_frame(error: BaseException) -> tuple[str, int] | None:
+    """The template file and line of the innermost template frame in ``error``'s traceback."""
+    found = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        if frame.filename.endswith(".j2") and frame.lineno is not None:
+            found = (frame.filename, frame.lineno)
+    return found
+
+
+def _template_error(
+    folder: str | None, error: Exception, filename: str | None, line: int | None
+) -> TemplateError:
+    """``error`` as a TemplateError naming the template as the user would: relative to its folder."""
+    name = getattr(error, "name", None) or "(unknown template)"
+    if filename is not None:
+        path = Path(filename).resolve()
+        if folder is not None and path.is_relative_to(folder):
+            name = path.relative_to(folder).as_posix()
+        elif path.is_relative_to(_SHIPPED):
+            name = "ketaplan/" + path.relative_to(_SHIPPED).as_posix()
+        else:
+            name = path.name
+    if isinstance(error, jinja2.TemplateSyntaxError):
+        problem = error.message or "syntax error"
+    elif isinstance(error, jinja2.TemplateNotFound):
+        problem = f"template {error.name!r} not found"
+    elif isinstance(error, jinja2.UndefinedError):
+        # "'ketaplan.export._documents.Heading object' has no attribute 'x'" -> "'Heading' has ..."
+        problem = re.sub(r"'[\w.]+\.(\w+) object'", r"'\1'", error.message or "undefined value")
+    else:
+        problem = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return TemplateError(name, " ".join(problem.split()), line=line)
+
+
+def _folder(templates: Templates) -> str | None:
+    """The templates folder as an absolute path, checked to exist."""
+    if templates is None:
+        return None
+    folder = Path(templates)
+    if not folder.is_dir():
+        raise TemplateError(
+            f"folder {str(folder)!r}", "does not exist or is not a folder of .j2 templates"
+        )
+    return str(folder.resolve())
+
+
+@functools.cache
+def _cached_environment(folder: str | None, *, markdown: bool) -> jinja2.Environment:
+    """One environment per templates folder: its files first, then the shipped ones.
+
+    A shipped template is also reachable as ``ketaplan/<name>``, so a file in
+    the folder can extend the shipped template it replaces.
+    """
+    shipped = jinja2.PackageLoader("ketaplan", "templates")
+    loaders: list[jinja2.BaseLoader] = [jinja2.PrefixLoader({"ketaplan": shipped}), shipped]
+    if folder is not None:
+        loaders.insert(0, jinja2.FileSystemLoader(folder))
+    options: dict[str, Any] = (
+        {"autoescape": False, "finalize": markdown_escape} if markdown else {"autoescape": True}
+    )
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+        **options,
+    )
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~&$])")
@@ -113,37 +211,6 @@ def markdown_escape(value: object) -> str:
     if mark.isdigit():
         return mark + "\\" + text[len(mark) :]
     return "\\" + text
-
-
-def _loader() -> jinja2.BaseLoader:
-    return jinja2.PackageLoader("ketaplan", "templates")
-
-
-@functools.cache
-def _html_environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=_loader(),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        auto_reload=False,
-    )
-
-
-@functools.cache
-def _markdown_environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=_loader(),
-        autoescape=False,
-        finalize=markdown_escape,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        auto_reload=False,
-    )
 
 
 # -- dates and times for people ----------------------------------------------
@@ -292,6 +359,77 @@ class Guide:
 
 
 @attrs.frozen
+class Band:
+    """One phase drawn as a coloured band along the timeline's date axis."""
+
+    x: int
+    width: int
+    colour: str
+    title: str
+
+
+@attrs.frozen
+class Tick:
+    """One session on the timeline: a dosing tick is tall, any other session's is short."""
+
+    x: int
+    top: int
+    bottom: int
+    kind: str
+    cancelled: bool
+    label: str
+
+
+@attrs.frozen
+class MonthMark:
+    """A month boundary on the date axis and its label."""
+
+    x: int
+    label: str
+
+
+@attrs.frozen
+class LegendItem:
+    """One entry of the timeline's legend: a swatch (a band colour or a tick kind) and its text."""
+
+    x: int
+    y: int
+    swatch: str
+    colour: str
+    text: str
+
+
+@attrs.frozen
+class TimelineMonth:
+    """The timeline as text: the days of one month with a session, by kind."""
+
+    month: str
+    dosing: str
+    other: str
+
+
+@attrs.frozen
+class Timeline:
+    """The course drawn along a date axis; every coordinate an integer in SVG user units."""
+
+    width: int
+    height: int
+    band_top: int
+    band_height: int
+    axis_y: int
+    label_y: int
+    left: int
+    right: int
+    title: str
+    description: str
+    bands: tuple[Band, ...]
+    ticks: tuple[Tick, ...]
+    months: tuple[MonthMark, ...]
+    legend: tuple[LegendItem, ...]
+    text: tuple[TimelineMonth, ...]
+
+
+@attrs.frozen
 class PatientContext:
     """Everything the patient documents show."""
 
@@ -299,6 +437,7 @@ class PatientContext:
     glance: tuple[GlanceRow, ...]
     phases: tuple[PatientPhase, ...]
     guides: tuple[Guide, ...]
+    timeline: Timeline | None
 
 
 @attrs.frozen
@@ -549,6 +688,7 @@ def _patient_context(plan: Plan, now: dt.datetime) -> PatientContext:
         glance=tuple(glance),
         phases=tuple(phases),
         guides=tuple(_guide(plan, template) for template in _templates_used(plan)),
+        timeline=_timeline(plan),
     )
 
 
@@ -634,6 +774,140 @@ def _guide(plan: Plan, template: SessionTemplate) -> Guide:
         aftercare=template.aftercare,
         side_effects=template.side_effects,
         call_the_clinic=template.call_the_clinic,
+    )
+
+
+# -- the patient's timeline ---------------------------------------------------
+
+# SVG user units; the viewBox scales to the page, so 720 wide prints on Letter and A4.
+_TIMELINE_WIDTH = 720
+_TIMELINE_LEFT = 12
+_TIMELINE_RIGHT = _TIMELINE_WIDTH - 12
+_BAND_TOP = 24
+_BAND_HEIGHT = 28
+_AXIS_Y = 62
+_DOSING_TICK = (16, _AXIS_Y)
+_OTHER_TICK = (40, _AXIS_Y)
+_LABEL_Y = 80
+_LEGEND_Y = 104
+_LEGEND_ROW = 20
+_CHAR_WIDTH = 7  # a generous average advance of the 11px sans-serif labels
+_PHASE_COLOURS = ("#9ec5e8", "#b8deb0", "#f3d49b", "#d6c2ea", "#f2b8b5", "#c9d6df")
+_TICK_COLOURS = {"dosing": "#14324f", "other": "#a3480a"}
+
+
+def _timeline(plan: Plan) -> Timeline | None:
+    """The course along a date axis: a band per phase, a tick per session, month marks, a legend."""
+    sessions = sorted(plan.sessions, key=lambda s: (s.start, s.key))
+    if not sessions:
+        return None
+    days = [_local(plan, s.start).date() for s in sessions]
+    first, last = min(days), max(days)
+    span = (last - first).days + 1
+    plot = _TIMELINE_RIGHT - _TIMELINE_LEFT
+
+    def edge(day: dt.date) -> int:
+        return _TIMELINE_LEFT + ((day - first).days * plot) // span
+
+    def middle(day: dt.date) -> int:
+        return _TIMELINE_LEFT + ((2 * (day - first).days + 1) * plot) // (2 * span)
+
+    bands = []
+    summary = []
+    for number, (name, found) in enumerate(_phase_sessions(plan)):
+        title = plan.protocol.phase(name).title
+        if not found:
+            summary.append(f"{title}: not dated yet.")
+            continue
+        start = _local(plan, found[0].start).date()
+        end = _local(plan, found[-1].start).date()
+        x = edge(start)
+        bands.append(
+            Band(
+                x=x,
+                width=max(edge(end + dt.timedelta(days=1)) - x, 1),
+                colour=_PHASE_COLOURS[number % len(_PHASE_COLOURS)],
+                title=title,
+            )
+        )
+        count = len(found)
+        summary.append(
+            f"{title}: {count} session{'s' if count != 1 else ''}, {_date_range(plan, found) or long_date(start)}."
+        )
+
+    ticks = []
+    for session, day in zip(sessions, days, strict=True):
+        kind = "dosing" if session.kind is SessionKind.DOSING else "other"
+        top, bottom = _DOSING_TICK if kind == "dosing" else _OTHER_TICK
+        cancelled = session.status is SessionStatus.CANCELLED
+        label = f"{_title(plan, session)}, {long_date(day)}" + (" (cancelled)" if cancelled else "")
+        ticks.append(Tick(middle(day), top, bottom, kind, cancelled, label))
+
+    months: list[MonthMark] = []
+    month = first.replace(day=1)
+    free_from = _TIMELINE_LEFT
+    while month <= last:
+        x = edge(max(month, first))
+        label = _MONTHS[month.month - 1][:3]
+        if not months or month.month == 1:
+            label = f"{label} {month.year}"
+        width = len(label) * _CHAR_WIDTH
+        if x < free_from or x + width > _TIMELINE_RIGHT:
+            label = ""
+        else:
+            free_from = x + width + _CHAR_WIDTH
+        months.append(MonthMark(x, label))
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+
+    entries = [("band", band.colour, band.title) for band in bands]
+    kinds = {tick.kind for tick in ticks}
+    if "dosing" in kinds:
+        entries.append(("dosing", _TICK_COLOURS["dosing"], SessionKind.DOSING.label))
+    if "other" in kinds:
+        labels = dict.fromkeys(s.kind.label for s in sessions if s.kind is not SessionKind.DOSING)
+        entries.append(("other", _TICK_COLOURS["other"], f"Other sessions ({', '.join(labels)})"))
+    if any(tick.cancelled for tick in ticks):
+        entries.append(("cancelled", "#6b6b6b", "Cancelled"))
+    legend = []
+    x, y = _TIMELINE_LEFT, _LEGEND_Y
+    for swatch, colour, text in entries:
+        width = 22 + len(text) * _CHAR_WIDTH + 18
+        if x + width > _TIMELINE_RIGHT and x > _TIMELINE_LEFT:
+            x, y = _TIMELINE_LEFT, y + _LEGEND_ROW
+        legend.append(LegendItem(x, y, swatch, colour, text))
+        x += width
+
+    return Timeline(
+        width=_TIMELINE_WIDTH,
+        height=y + 10,
+        band_top=_BAND_TOP,
+        band_height=_BAND_HEIGHT,
+        axis_y=_AXIS_Y,
+        label_y=_LABEL_Y,
+        left=_TIMELINE_LEFT,
+        right=_TIMELINE_RIGHT,
+        title="Timeline of your course",
+        description=" ".join(summary),
+        bands=tuple(bands),
+        ticks=tuple(ticks),
+        months=tuple(months),
+        legend=tuple(legend),
+        text=_timeline_text(sessions, days),
+    )
+
+
+def _timeline_text(
+    sessions: Sequence[Session], days: Sequence[dt.date]
+) -> tuple[TimelineMonth, ...]:
+    """The timeline in words: for each month, the days with a treatment session and with another."""
+    months: dict[tuple[int, int], tuple[list[str], list[str]]] = {}
+    for session, day in zip(sessions, days, strict=True):
+        dosing, other = months.setdefault((day.year, day.month), ([], []))
+        mark = f"{day.day}" + (" (cancelled)" if session.status is SessionStatus.CANCELLED else "")
+        (dosing if session.kind is SessionKind.DOSING else other).append(mark)
+    return tuple(
+        TimelineMonth(f"{_MONTHS[month - 1]} {year}", ", ".join(dosing), ", ".join(other))
+        for (year, month), (dosing, other) in months.items()
     )
 
 
