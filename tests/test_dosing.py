@@ -47,3 +47,9 @@ def test_derived_value_waits_for_every_input() -> None:
     )
     assert value is not None
     assert value.explain() == "10 min (from Devices 3 devices x Rest 5 min)"
+
+
+def test_whole_number_entry_prints_as_entered() -> None:
+    """A whole-number entry such as '40 min' reads back as '40 min', not in exponent form."""
+    field = ketaplan.DoseField("infusion_minutes", "Infusion time", "min", form="integer")
+    assert "40 min" == str(field.parse("40 min"))

@@ -21,6 +21,7 @@ True
 from ._clinic import Busy, Clinic, Closure, Hours
 from ._dosing import Derived, DerivedValue, DoseEntry, DoseField, Quantity
 from ._library import builtin_protocols, load_protocol
+from ._lifecycle import cease, complete, defer, fill_dose, finalise, miss, omit, reschedule
 from ._plan import (
     CalendarOptions,
     DocumentOptions,
@@ -125,8 +126,15 @@ __all__ = [
     "UnknownProtocolError",
     "Weekday",
     "builtin_protocols",
+    "cease",
+    "complete",
+    "defer",
+    "fill_dose",
+    "finalise",
     "load_plan",
     "load_protocol",
+    "miss",
+    "omit",
     "plan_from_json",
     "plan_to_json",
     "publish",
@@ -136,6 +144,7 @@ __all__ = [
     "render_ics",
     "render_patient_html",
     "render_patient_markdown",
+    "reschedule",
     "schedule",
     "write_outputs",
 ]

@@ -50,7 +50,7 @@ class Quantity:
     unit: str
 
     def __str__(self) -> str:
-        return f"{self.value} {self.unit}"
+        return f"{self.value:f} {self.unit}"
 
 
 @attrs.frozen
@@ -99,7 +99,9 @@ class DoseField:
             raise SpecError(where, text, f"expected a positive number, as {example}")
         if self.form == "integer" and value != value.to_integral_value():
             raise SpecError(where, text, f"expected a whole number of {self.unit}, as {example}")
-        return Quantity(value.normalize() if self.form == "integer" else value, self.unit)
+        return Quantity(
+            value.quantize(decimal.Decimal(1)) if self.form == "integer" else value, self.unit
+        )
 
 
 @attrs.frozen

@@ -1,0 +1,276 @@
+"""Changing a plan: each operation returns a new revision and records what, why, when and who.
+
+"Now" is an input, as the generation time is: a session that has started by
+``now`` cannot be moved. Every operation that changes what a calendar shows
+raises the changed sessions' SEQUENCE, so re-exported calendars update.
+ketaplan never makes a clinical decision: these operations do what a person
+asks and check it against the plan's rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import attrs
+
+from ._dosing import DoseEntry
+from ._plan import Plan, Revision, SignOff
+from ._protocol import SessionKind
+from ._session import Move, Session, SessionStatus
+from .exceptions import ScheduleError, SpecError
+
+__all__ = ["cease", "complete", "defer", "fill_dose", "finalise", "miss", "omit", "reschedule"]
+
+_DAY = dt.timedelta(days=1)
+
+
+def reschedule(
+    plan: Plan, key: str, start: dt.datetime, *, now: dt.datetime, reason: str, by: str = ""
+) -> Plan:
+    """Move one session to ``start`` (an aware datetime), keeping its length."""
+    session = _movable(plan, key, now)
+    _aware("start", start)
+    moved = _at(session, start)
+    problem = _rule_broken(plan, moved)
+    if problem is not None:
+        raise ScheduleError(key, start.astimezone(plan.clinic.zone).date(), problem)
+    return _record(plan, {key: moved}, now=now, action="reschedule", reason=reason, by=by)
+
+
+def defer(plan: Plan, key: str, days: int, *, now: dt.datetime, reason: str, by: str = "") -> Plan:
+    """Shift a session and every scheduled session after it by ``days`` calendar days.
+
+    Each keeps its wall-clock time; one that lands on a day the clinic cannot
+    use moves on to the next day that works, and says why.
+    """
+    if days < 1:
+        raise SpecError("days", days, "defer by at least 1 day")
+    first = _movable(plan, key, now)
+    changed: dict[str, Session] = {}
+    placed: list[Session] = [
+        s for s in plan.sessions if s.start < first.start or s.status is not SessionStatus.SCHEDULED
+    ]
+    for session in sorted(plan.sessions, key=lambda s: (s.start, s.key)):
+        if session.start < first.start or session.status is not SessionStatus.SCHEDULED:
+            continue
+        zone = plan.clinic.zone
+        local = session.start.astimezone(zone)
+        day = local.date() + dt.timedelta(days=days)
+        moves: list[Move] = []
+        for _attempt in range(60):
+            candidate = _at(session, dt.datetime.combine(day, local.time(), tzinfo=zone))
+            problem = _rule_broken(attrs.evolve(plan, sessions=tuple(placed)), candidate)
+            if problem is None:
+                break
+            moves.append(Move(day, problem))
+            day += _DAY
+        else:
+            raise ScheduleError(
+                session.key,
+                day,
+                f"no day within 60 days of the deferred date works ({moves[0].rule})",
+            )
+        candidate = attrs.evolve(
+            candidate,
+            moves=(*session.moves, *moves),
+            planned=session.planned or session.start.date(),
+        )
+        changed[session.key] = candidate
+        placed.append(candidate)
+    return _record(plan, changed, now=now, action=f"defer {days} days", reason=reason, by=by)
+
+
+def omit(plan: Plan, key: str, *, now: dt.datetime, reason: str, by: str = "") -> Plan:
+    """Leave out one session and keep the rest where they are."""
+    session = _movable(plan, key, now)
+    return _record(
+        plan,
+        {key: attrs.evolve(session, status=SessionStatus.CANCELLED)},
+        now=now,
+        action="omit",
+        reason=reason,
+        by=by,
+    )
+
+
+def miss(plan: Plan, key: str, *, now: dt.datetime, reason: str = "", by: str = "") -> Plan:
+    """Record that a session took place without the patient."""
+    return _status(plan, key, SessionStatus.MISSED, now=now, reason=reason, by=by)
+
+
+def complete(plan: Plan, key: str, *, now: dt.datetime, by: str = "") -> Plan:
+    """Record that a session took place."""
+    return _status(plan, key, SessionStatus.COMPLETED, now=now, reason="", by=by)
+
+
+def cease(plan: Plan, *, now: dt.datetime, reason: str, by: str = "") -> Plan:
+    """Stop the plan: every session that has not started is cancelled."""
+    _aware("now", now)
+    changed = {
+        s.key: attrs.evolve(s, status=SessionStatus.CANCELLED)
+        for s in plan.sessions
+        if s.status is SessionStatus.SCHEDULED and s.start > now
+    }
+    return _record(plan, changed, now=now, action="cease", reason=reason, by=by)
+
+
+def fill_dose(
+    plan: Plan,
+    field: str,
+    value: str,
+    *,
+    now: dt.datetime,
+    session: str | None = None,
+    by: str = "",
+    reason: str = "",
+) -> Plan:
+    """Enter a clinician's value for a dose field, plan-wide or for one session.
+
+    The value is checked against the field's unit and form; a later entry for
+    the same field and session replaces the earlier one. A signed plan goes
+    back to draft: doses changed after sign-off need a new signature.
+    """
+    dose_field = plan.protocol.route.dose_field(field)
+    where = f"dosing.{field}" if session is None else f"dosing.{session}.{field}"
+    quantity = dose_field.parse(value, field=where)
+    if session is not None:
+        plan.session(session)
+    doses = tuple(e for e in plan.doses if (e.field, e.session) != (field, session))
+    entry = DoseEntry(field, quantity, session)
+    target = "every dosing session" if session is None else session
+    revision = _revision(
+        plan, now, "dose", reason, by, (f"{dose_field.label} = {quantity} for {target}",)
+    )
+    return attrs.evolve(
+        plan, doses=(*doses, entry), history=(*plan.history, revision), signoff=None
+    )
+
+
+def finalise(plan: Plan, clinician: str, *, now: dt.datetime) -> Plan:
+    """Sign the plan off; refused while any required field is blank or a phase is undated."""
+    if not clinician.strip():
+        raise SpecError("clinician", clinician, "name the clinician who signs the plan")
+    _aware("now", now)
+    gaps = attrs.evolve(plan, signoff=SignOff(clinician, now)).missing()
+    if gaps:
+        raise SpecError("finalise", plan.id, "the plan cannot be signed while " + "; ".join(gaps))
+    revision = _revision(plan, now, "finalise", "", clinician, (f"signed by {clinician}",))
+    return attrs.evolve(plan, signoff=SignOff(clinician, now), history=(*plan.history, revision))
+
+
+# -- shared ------------------------------------------------------------------------
+
+
+def _aware(field: str, value: dt.datetime) -> None:
+    if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise SpecError(field, value, "expected an aware datetime (with a time zone)")
+
+
+def _movable(plan: Plan, key: str, now: dt.datetime) -> Session:
+    _aware("now", now)
+    session = plan.session(key)
+    if session.status is not SessionStatus.SCHEDULED:
+        raise SpecError(
+            "session",
+            key,
+            f"only a scheduled session can change; this one is {session.status.value}",
+        )
+    if session.start <= now:
+        raise SpecError(
+            "session",
+            key,
+            f"it started at {session.start.isoformat()}, before now ({now.isoformat()}); past sessions cannot be moved",
+        )
+    return session
+
+
+def _at(session: Session, start: dt.datetime) -> Session:
+    end = (start.astimezone(dt.UTC) + session.duration).astimezone(start.tzinfo)
+    return attrs.evolve(session, start=start, end=end)
+
+
+def _rule_broken(plan: Plan, session: Session) -> str | None:
+    """The rule ``session`` would break at its new time, or ``None``."""
+    clinic = plan.clinic
+    zone = clinic.zone
+    local = session.start.astimezone(zone)
+    if clinic.local(local.date(), local.time()) is None:
+        return f"{local:%H:%M} does not exist on {local.date()} (the clocks go forward)"
+    closed = clinic.closed_reason(local.date())
+    if closed is not None:
+        return closed
+    outside = clinic.hours_reason(session.start, session.end)
+    if outside is not None:
+        return outside
+    others = [
+        s for s in plan.sessions if s.key != session.key and s.status is SessionStatus.SCHEDULED
+    ]
+    for other in others:
+        if other.start < session.end and session.start < other.end:
+            return f"it would overlap {other.key}"
+    if session.kind is SessionKind.DOSING:
+        gap = max(clinic.min_gap, plan.protocol.min_gap)
+        for other in others:
+            if other.kind is SessionKind.DOSING and abs(other.start - session.start) < gap:
+                return f"too short a gap to {other.key}: at least {gap} between dosing sessions"
+            if (
+                other.kind is SessionKind.DOSING
+                and not clinic.consecutive_days
+                and abs((other.start.astimezone(zone).date() - local.date()).days) < 2
+            ):
+                return f"no dosing on consecutive days ({other.key} is the day before or after)"
+    if plan.template(session).uses_chair:
+        own = [(s.start, s.end) for s in others if plan.template(s).uses_chair]
+        if clinic.full(session.start, session.end, own):
+            return f"full: every chair is booked between {local:%H:%M} and {session.end.astimezone(zone):%H:%M}"
+    return None
+
+
+def _status(
+    plan: Plan, key: str, status: SessionStatus, *, now: dt.datetime, reason: str, by: str
+) -> Plan:
+    _aware("now", now)
+    session = plan.session(key)
+    if session.start > now:
+        raise SpecError(
+            "session", key, f"it has not happened yet (it starts {session.start.isoformat()})"
+        )
+    return _record(
+        plan,
+        {key: attrs.evolve(session, status=status)},
+        now=now,
+        action=status.value,
+        reason=reason,
+        by=by,
+    )
+
+
+def _revision(
+    plan: Plan, now: dt.datetime, action: str, reason: str, by: str, changes: Iterable[str]
+) -> Revision:
+    _aware("now", now)
+    return Revision(plan.revision + 1, now, action, reason=reason, by=by, changes=tuple(changes))
+
+
+def _record(
+    plan: Plan, changed: dict[str, Session], *, now: dt.datetime, action: str, reason: str, by: str
+) -> Plan:
+    """``plan`` with ``changed`` sessions (their SEQUENCE raised) and a revision saying so."""
+    sessions = []
+    notes = []
+    for session in plan.sessions:
+        new = changed.get(session.key)
+        if new is None or new == session:
+            sessions.append(session)
+            continue
+        sessions.append(attrs.evolve(new, sequence=session.sequence + 1))
+        what = (
+            new.status.value
+            if new.status is not session.status
+            else f"moved to {new.start.astimezone(plan.clinic.zone):%Y-%m-%d %H:%M}"
+        )
+        notes.append(f"{session.key}: {what}")
+    sessions.sort(key=lambda s: (s.start, s.key))
+    revision = _revision(plan, now, action, reason, by, notes)
+    return attrs.evolve(plan, sessions=tuple(sessions), history=(*plan.history, revision))

@@ -1,0 +1,146 @@
+"""Changing a plan: each operation returns a new revision, checks the rules and keeps calendars in step."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import icalendar
+import pytest
+
+import ketaplan
+
+from .conftest import EXAMPLES
+
+START = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
+ZONE = "America/Toronto"
+
+
+@pytest.fixture
+def plan() -> ketaplan.Plan:
+    return ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=START)
+
+
+def local(plan: ketaplan.Plan, day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=plan.clinic.zone)
+
+
+def events(plan: ketaplan.Plan) -> dict[str, icalendar.Event]:
+    data = ketaplan.render_ics(plan, now=START)
+    return {str(e["UID"]): e for e in icalendar.Calendar.from_ical(data).walk("VEVENT")}
+
+
+def test_reschedule_moves_one_session_and_raises_its_sequence(plan: ketaplan.Plan) -> None:
+    """Rescheduling moves one session, records a revision with the reason and raises only its SEQUENCE."""
+    session = plan.session("induction-02")
+    new_start = local(plan, session.start.date(), 14)
+    after = ketaplan.reschedule(
+        plan, "induction-02", new_start, now=START, reason="patient asked", by="front desk"
+    )
+    assert (new_start, session.duration) == (
+        after.session("induction-02").start,
+        after.session("induction-02").duration,
+    )
+    assert ("reschedule", "patient asked", "front desk") == (
+        after.history[-1].action,
+        after.history[-1].reason,
+        after.history[-1].by,
+    )
+    sequences = {uid: e["SEQUENCE"] for uid, e in events(after).items()}
+    assert {after.uid(session): 1} == {uid: n for uid, n in sequences.items() if n}
+
+
+def test_reschedule_onto_a_holiday_names_the_rule(plan: ketaplan.Plan) -> None:
+    """Moving a session onto Christmas Day is refused with the holiday named."""
+    with pytest.raises(ketaplan.ScheduleError, match="Christmas Day"):
+        ketaplan.reschedule(
+            plan, "induction-02", local(plan, dt.date(2026, 12, 25), 9, 30), now=START, reason="x"
+        )
+
+
+def test_past_sessions_cannot_be_moved(plan: ketaplan.Plan) -> None:
+    """Once a session has started it cannot be rescheduled, omitted or deferred."""
+    later = plan.session("induction-03").start + dt.timedelta(hours=1)
+    with pytest.raises(ketaplan.SpecError, match="past sessions cannot be moved"):
+        ketaplan.omit(plan, "induction-01", now=later, reason="x")
+
+
+def test_defer_shifts_the_rest_and_honours_the_calendar(plan: ketaplan.Plan) -> None:
+    """Deferring by a week shifts this and every later session, off closed days, each saying why."""
+    key = "maintenance-01"
+    before = {s.key: s.start for s in plan.sessions}
+    after = ketaplan.defer(plan, key, 7, now=START, reason="storm closure")
+    shifted = [s for s in after.sessions if s.start != before[s.key]]
+    assert {s.key for s in shifted} == {
+        s.key for s in plan.sessions if s.start >= plan.session(key).start
+    }
+    for session in shifted:
+        assert session.start - before[session.key] >= dt.timedelta(days=6)
+        assert (
+            after.clinic.closed_reason(session.start.astimezone(after.clinic.zone).date()) is None
+        )
+        assert session.sequence == 1
+
+
+def test_omit_cancels_one_and_leaves_the_rest(plan: ketaplan.Plan) -> None:
+    """Omitting one session cancels it in the calendar and leaves every other session where it was."""
+    after = ketaplan.omit(plan, "maintenance-02", now=START, reason="travelling")
+    event = events(after)[after.uid(after.session("maintenance-02"))]
+    assert ("CANCELLED", 1) == (str(event["STATUS"]), event["SEQUENCE"])
+    assert [s.start for s in plan.sessions] == [s.start for s in after.sessions]
+
+
+def test_miss_and_complete_need_the_session_to_have_happened(plan: ketaplan.Plan) -> None:
+    """A session can be marked missed or completed only once it has started."""
+    first = plan.session("induction-01")
+    with pytest.raises(ketaplan.SpecError, match="has not happened yet"):
+        ketaplan.miss(plan, "induction-01", now=START)
+    after = ketaplan.complete(
+        ketaplan.miss(plan, "consultation", now=first.end), "induction-01", now=first.end
+    )
+    assert (ketaplan.SessionStatus.MISSED, ketaplan.SessionStatus.COMPLETED) == (
+        after.session("consultation").status,
+        after.session("induction-01").status,
+    )
+
+
+def test_cease_cancels_every_future_session(plan: ketaplan.Plan) -> None:
+    """Ceasing cancels every session that has not started and keeps the past ones."""
+    moment = plan.session("induction-04").end
+    after = ketaplan.cease(plan, now=moment, reason="patient's choice")
+    future = [s for s in after.sessions if s.start > moment]
+    assert future
+    assert {ketaplan.SessionStatus.CANCELLED} == {s.status for s in future}
+    assert all(
+        s.status is ketaplan.SessionStatus.SCHEDULED for s in after.sessions if s.start <= moment
+    )
+
+
+def test_fill_dose_checks_units_and_finalise_needs_every_field(plan: ketaplan.Plan) -> None:
+    """Doses are checked against their fields; the plan signs only when every required field is filled."""
+    with pytest.raises(ketaplan.SpecError, match="the unit must be 'kg'"):
+        ketaplan.fill_dose(plan, "body_weight", "72 lb", now=START)
+    with pytest.raises(ketaplan.SpecError, match="Dose per kg"):
+        ketaplan.finalise(plan, "Dr Ada Osei", now=START)
+    for field, value in (
+        ("dose_per_kg", "0.5 mg/kg"),
+        ("body_weight", "72 kg"),
+        ("infusion_minutes", "40 min"),
+    ):
+        plan = ketaplan.fill_dose(plan, field, value, now=START, by="Dr Ada Osei")
+    signed = ketaplan.finalise(plan, "Dr Ada Osei", now=START)
+    assert not signed.is_draft
+    assert ["created", "dose", "dose", "dose", "finalise"] == [r.action for r in signed.history]
+    changed = ketaplan.fill_dose(signed, "body_weight", "70 kg", now=START)
+    assert changed.is_draft
+
+
+def test_history_survives_the_json_round_trip(plan: ketaplan.Plan) -> None:
+    """Every revision is kept in the plan JSON."""
+    after = ketaplan.omit(
+        ketaplan.fill_dose(plan, "body_weight", "72 kg", now=START),
+        "maintenance-03",
+        now=START,
+        reason="r",
+    )
+    assert after == ketaplan.plan_from_json(ketaplan.plan_to_json(after))
+    assert [1, 2, 3] == [r.number for r in after.history]
