@@ -10,16 +10,19 @@ import argparse
 import datetime as dt
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import NoReturn, TextIO
 
 from . import __version__
 from ._library import builtin_protocols
+from ._lifecycle import cease, complete, defer, fill_dose, finalise, miss, omit, reschedule
+from ._plan import Plan
 from ._planfile import load_plan
 from ._publish import publish
 from ._revise import reconcile
+from ._store import update_plan
 from ._write import write_outputs
 from .exceptions import KetaplanError, SpecError
 
@@ -68,7 +71,52 @@ def _parser() -> argparse.ArgumentParser:
         "--url", metavar="URL", required=True, help="the CalDAV calendar collection's address"
     )
     publish_.add_argument("--user", metavar="NAME", help="the user name to log in with")
+    _plan_verbs(commands)
     return parser
+
+
+def _plan_verbs(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """The commands that read or change a saved plan JSON in place."""
+
+    def verb(
+        name: str, help: str, *, key: bool = False, reason: bool = False
+    ) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, help=help)
+        command.add_argument("plan", metavar="PLAN.json", type=Path)
+        if key:
+            command.add_argument(
+                "key", metavar="SESSION", help="the session's key (see 'ketaplan sessions')"
+            )
+        if reason:
+            command.add_argument(
+                "--reason", required=True, help="why, recorded in the plan's history"
+            )
+        command.add_argument("--by", default="", help="who makes the change")
+        command.add_argument(
+            "--expect-revision",
+            type=int,
+            metavar="N",
+            help="refuse unless the plan is at revision N",
+        )
+        return command
+
+    verb("sessions", "list a saved plan's sessions with their keys, dates and status")
+    verb("history", "show a saved plan's revisions")
+    verb("reschedule", "move one session", key=True, reason=True).add_argument(
+        "--to", required=True, metavar="YYYY-MM-DDTHH:MM", help="the new start, clinic time"
+    )
+    verb("defer", "shift a session and every later one", key=True, reason=True).add_argument(
+        "--days", required=True, type=int, help="how many calendar days"
+    )
+    verb("omit", "leave out one session", key=True, reason=True)
+    verb("miss", "record a missed session", key=True).add_argument("--reason", default="")
+    verb("complete", "record a completed session", key=True)
+    verb("cease", "cancel every future session", reason=True)
+    dose = verb("dose", "enter a dose field's value")
+    dose.add_argument("field", metavar="FIELD")
+    dose.add_argument("value", metavar="VALUE", help="a number and its unit, e.g. '72 kg'")
+    dose.add_argument("--session", metavar="SESSION", help="for this session only")
+    verb("finalise", "sign the plan off").add_argument("--clinician", required=True)
 
 
 def generation_time(environ: dict[str, str] | os._Environ[str]) -> dt.datetime:
@@ -113,6 +161,18 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
     now = generation_time(os.environ)
     if arguments.command == "publish":
         return _publish(arguments, out, now)
+    if arguments.command in ("sessions", "history"):
+        _show(load_plan(arguments.plan, now=now), arguments.command, out)
+        return 0
+    if arguments.command in _CHANGES:
+        change = _CHANGES[arguments.command]
+        plan = update_plan(
+            arguments.plan,
+            lambda plan: change(plan, arguments, now),
+            expect_revision=arguments.expect_revision,
+        )
+        out.write(f"{plan.id}: revision {plan.revision} ({plan.history[-1].action})\n")
+        return 0
     if arguments.command == "demo":
         with resources.as_file(resources.files("ketaplan").joinpath("data", DEMO_FILE)) as path:
             plan = load_plan(path, now=now)
@@ -136,6 +196,53 @@ def _publish(arguments: argparse.Namespace, out: TextIO, now: dt.datetime) -> in
     result = publish(plan, arguments.url, user=arguments.user, password=password, now=now)
     out.write(f"{result}\n")
     return 0
+
+
+def _show(plan: Plan, what: str, out: TextIO) -> None:
+    if what == "history":
+        for revision in plan.history:
+            by = f" by {revision.by}" if revision.by else ""
+            why = f": {revision.reason}" if revision.reason else ""
+            out.write(f"{revision.number}\t{revision.at.isoformat()}\t{revision.action}{by}{why}\n")
+            for change in revision.changes:
+                out.write(f"\t\t{change}\n")
+        return
+    zone = plan.clinic.zone
+    for session in plan.sessions:
+        out.write(
+            f"{session.key}\t{session.kind.value}\t{session.start.astimezone(zone):%Y-%m-%d %H:%M}\t{session.status.value}\n"
+        )
+
+
+def _clinic_time(plan: Plan, text: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise SpecError(
+            "--to", text, "expected the new start in clinic time, e.g. 2027-01-20T14:00"
+        ) from None
+    if moment.tzinfo is not None:
+        raise SpecError(
+            "--to",
+            text,
+            "give the clinic's wall-clock time without an offset, e.g. 2027-01-20T14:00",
+        )
+    return moment.replace(tzinfo=plan.clinic.zone)
+
+
+Change = Callable[[Plan, argparse.Namespace, dt.datetime], Plan]
+_CHANGES: dict[str, Change] = {
+    "reschedule": lambda p, a, now: reschedule(
+        p, a.key, _clinic_time(p, a.to), now=now, reason=a.reason, by=a.by
+    ),
+    "defer": lambda p, a, now: defer(p, a.key, a.days, now=now, reason=a.reason, by=a.by),
+    "omit": lambda p, a, now: omit(p, a.key, now=now, reason=a.reason, by=a.by),
+    "miss": lambda p, a, now: miss(p, a.key, now=now, reason=a.reason, by=a.by),
+    "complete": lambda p, a, now: complete(p, a.key, now=now, by=a.by),
+    "cease": lambda p, a, now: cease(p, now=now, reason=a.reason, by=a.by),
+    "dose": lambda p, a, now: fill_dose(p, a.field, a.value, now=now, session=a.session, by=a.by),
+    "finalise": lambda p, a, now: finalise(p, a.clinician, now=now),
+}
 
 
 def _one_line(text: str) -> str:
