@@ -62,6 +62,7 @@ EXPECTED = {
     "miss",
     "omit",
     "reschedule",
+    "revert_phase",
     "load_plan",
     "load_protocol",
     "plan_from_json",

@@ -144,3 +144,48 @@ def test_history_survives_the_json_round_trip(plan: ketaplan.Plan) -> None:
     )
     assert after == ketaplan.plan_from_json(ketaplan.plan_to_json(after))
     assert [1, 2, 3] == [r.number for r in after.history]
+
+
+def test_scripted_course_ends_with_every_step_recorded_and_calendars_agreeing() -> None:
+    """Playing examples/course.py: every step is in the history, the documents show it, and
+    icalendar, vobject and the strict ical parser agree on the calendar, with no duplicate and no
+    lost session."""
+    import runpy
+
+    import vobject
+    from ical.calendar_stream import IcsCalendarStream
+
+    course = runpy.run_path(str(EXAMPLES / "course.py"))
+    final: ketaplan.Plan = course["play_course"]()
+    actions = [r.action for r in final.history]
+    assert ["created", "dose", "dose", "dose", "finalise", "completed", "missed"] == actions[:7]
+    assert actions[7:] == ["defer 7 days", "revert maintenance to every 7 days", "cease"]
+    data = ketaplan.render_ics(final, now=final.history[-1].at)
+    text = data.decode()
+    by_icalendar = {
+        str(e["UID"]): (str(e["STATUS"]), int(e["SEQUENCE"]))
+        for e in icalendar.Calendar.from_ical(data).walk("VEVENT")
+    }
+    zones = vars(vobject.icalendar)["__tzidMap"]
+    for tzid in [key for key in zones if key != "UTC"]:
+        del zones[tzid]
+    by_vobject = {
+        e.uid.value: (e.status.value, int(e.sequence.value))
+        for e in vobject.readOne(text).vevent_list
+    }
+    by_ical = {
+        e.uid: (str(e.status.value if e.status else ""), e.sequence)
+        for e in IcsCalendarStream.calendar_from_ics(text).events
+    }
+    assert by_icalendar == by_vobject
+    assert set(by_icalendar) == set(by_ical)
+    assert len(final.sessions) == len(by_icalendar)
+    assert {final.uid(s) for s in final.sessions} == set(by_icalendar)
+    cancelled = {
+        final.uid(s) for s in final.sessions if s.status is ketaplan.SessionStatus.CANCELLED
+    }
+    assert cancelled
+    assert cancelled == {uid for uid, (status, _) in by_icalendar.items() if status == "CANCELLED"}
+    clinician = ketaplan.render_clinician_markdown(final, now=final.history[-1].at)
+    for reason in ("patient unwell", "storm closure", "symptoms worsened"):
+        assert reason in clinician

@@ -21,7 +21,17 @@ True
 from ._clinic import Busy, Clinic, Closure, Hours
 from ._dosing import Derived, DerivedValue, DoseEntry, DoseField, Quantity
 from ._library import builtin_protocols, load_protocol
-from ._lifecycle import cease, complete, defer, fill_dose, finalise, miss, omit, reschedule
+from ._lifecycle import (
+    cease,
+    complete,
+    defer,
+    fill_dose,
+    finalise,
+    miss,
+    omit,
+    reschedule,
+    revert_phase,
+)
 from ._plan import (
     CalendarOptions,
     DocumentOptions,
@@ -145,6 +155,7 @@ __all__ = [
     "render_patient_html",
     "render_patient_markdown",
     "reschedule",
+    "revert_phase",
     "schedule",
     "write_outputs",
 ]

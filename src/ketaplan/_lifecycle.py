@@ -16,11 +16,21 @@ import attrs
 
 from ._dosing import DoseEntry
 from ._plan import Plan, Revision, SignOff
-from ._protocol import SessionKind
+from ._protocol import Every, PerWeek, SessionKind
 from ._session import Move, Session, SessionStatus
 from .exceptions import ScheduleError, SpecError
 
-__all__ = ["cease", "complete", "defer", "fill_dose", "finalise", "miss", "omit", "reschedule"]
+__all__ = [
+    "cease",
+    "complete",
+    "defer",
+    "fill_dose",
+    "finalise",
+    "miss",
+    "omit",
+    "reschedule",
+    "revert_phase",
+]
 
 _DAY = dt.timedelta(days=1)
 
@@ -274,3 +284,71 @@ def _record(
     sessions.sort(key=lambda s: (s.start, s.key))
     revision = _revision(plan, now, action, reason, by, notes)
     return attrs.evolve(plan, sessions=tuple(sessions), history=(*plan.history, revision))
+
+
+def revert_phase(plan: Plan, phase: str, *, now: dt.datetime, reason: str, by: str = "") -> Plan:
+    """Return a maintenance phase's future sessions to the previous phase's frequency.
+
+    For a label that allows it (esketamine: weekly or every two weeks, back
+    to weekly when symptoms worsen). The first future session of the phase
+    keeps its date; each later one follows at the previous phase's interval,
+    moved on past any day the clinic cannot use. The clinician decides to
+    revert; ketaplan only lays out the dates.
+    """
+    names = [p.name for p in plan.protocol.phases]
+    current = plan.protocol.phase(phase)
+    position = names.index(current.name)
+    if position == 0:
+        raise SpecError("phase", phase, "the first phase has no previous frequency to return to")
+    step = _spacing(plan.protocol.phases[position - 1].cadence)
+    future = sorted(
+        (
+            s
+            for s in plan.sessions
+            if s.phase == phase
+            and s.anchor is None
+            and s.status is SessionStatus.SCHEDULED
+            and s.start > now
+        ),
+        key=lambda s: s.start,
+    )
+    if len(future) < 2:
+        raise SpecError("phase", phase, "it has fewer than two future sessions to space again")
+    zone = plan.clinic.zone
+    changed: dict[str, Session] = {}
+    placed = [s for s in plan.sessions if s.key not in {f.key for f in future[1:]}]
+    previous = future[0]
+    for session in future[1:]:
+        local = session.start.astimezone(zone)
+        day = first_day = previous.start.astimezone(zone).date() + step
+        moves: list[Move] = []
+        for _attempt in range(30):
+            candidate = _at(session, dt.datetime.combine(day, local.time(), tzinfo=zone))
+            problem = _rule_broken(attrs.evolve(plan, sessions=tuple(placed)), candidate)
+            if problem is None:
+                break
+            moves.append(Move(day, problem))
+            day += _DAY
+        else:
+            raise ScheduleError(session.key, day, f"no day within 30 days works ({moves[0].rule})")
+        candidate = attrs.evolve(
+            candidate,
+            moves=tuple(moves),
+            planned=first_day if moves else None,
+        )
+        changed[session.key] = candidate
+        placed.append(candidate)
+        previous = candidate
+    label = f"revert {phase} to every {step.days} days"
+    return _record(plan, changed, now=now, action=label, reason=reason, by=by)
+
+
+def _spacing(cadence: object) -> dt.timedelta:
+    """The usual gap between sessions of a cadence, in whole days."""
+    if isinstance(cadence, PerWeek):
+        return dt.timedelta(days=max(1, 7 // cadence.high))
+    if isinstance(cadence, Every):
+        return dt.timedelta(days=max(1, round(cadence.interval.low.approx_days)))
+    raise SpecError(
+        "phase", str(cadence), "the previous phase has no regular frequency to return to"
+    )
