@@ -189,3 +189,34 @@ def test_scripted_course_ends_with_every_step_recorded_and_calendars_agreeing() 
     clinician = ketaplan.render_clinician_markdown(final, now=final.history[-1].at)
     for reason in ("patient unwell", "storm closure", "symptoms worsened"):
         assert reason in clinician
+
+
+def test_add_boosters_continues_the_phase_at_its_interval(plan: ketaplan.Plan) -> None:
+    """Two added boosters follow the last one at the maintenance interval, with new keys and calendar events."""
+    last = max((s for s in plan.sessions if s.phase == "maintenance"), key=lambda s: s.start)
+    after = ketaplan.add_boosters(plan, 2, now=START, reason="symptoms returned", by="Dr Ada Osei")
+    new = [after.session(f"maintenance-0{n}") for n in (4, 5)]
+    assert all(s.start.date() > last.start.date() for s in new)
+    assert new[1].start.date() - new[0].start.date() >= dt.timedelta(weeks=4)
+    assert all(
+        after.clinic.closed_reason(s.start.astimezone(after.clinic.zone).date()) is None
+        for s in new
+    )
+    assert {after.uid(s) for s in new} <= set(events(after))
+
+
+def test_switch_route_resets_doses_and_flags_review(plan: ketaplan.Plan) -> None:
+    """Switching IV to intramuscular clears every dose entry and the sign-off, gives future dosing
+    sessions the new route's template, and says a clinician must review."""
+    plan = ketaplan.fill_dose(plan, "body_weight", "72 kg", now=START)
+    after = ketaplan.switch_route(
+        plan, "intramuscular", now=START, reason="no IV access", by="Dr Ada Osei"
+    )
+    assert ("intramuscular", ()) == (after.protocol.route.name, after.doses)
+    assert after.signoff is None
+    assert "clinician review needed" in " ".join(after.history[-1].changes)
+    dosing = after.session("induction-02")
+    assert dt.timedelta(hours=3) == dosing.duration
+    assert "Dose per kg (mg/kg) is blank for every dosing session" in after.missing()
+    with pytest.raises(ketaplan.SpecError, match="expected one of"):
+        ketaplan.switch_route(plan, "transdermal", now=START, reason="x")

@@ -22,6 +22,7 @@ from ._clinic import Busy, Clinic, Closure, Hours
 from ._dosing import Derived, DerivedValue, DoseEntry, DoseField, Quantity
 from ._library import builtin_protocols, load_protocol
 from ._lifecycle import (
+    add_boosters,
     cease,
     complete,
     defer,
@@ -31,6 +32,7 @@ from ._lifecycle import (
     omit,
     reschedule,
     revert_phase,
+    switch_route,
 )
 from ._plan import (
     CalendarOptions,
@@ -135,6 +137,7 @@ __all__ = [
     "TemplateError",
     "UnknownProtocolError",
     "Weekday",
+    "add_boosters",
     "builtin_protocols",
     "cease",
     "complete",
@@ -157,5 +160,6 @@ __all__ = [
     "reschedule",
     "revert_phase",
     "schedule",
+    "switch_route",
     "write_outputs",
 ]

@@ -15,12 +15,14 @@ from collections.abc import Iterable
 import attrs
 
 from ._dosing import DoseEntry
+from ._library import routes
 from ._plan import Plan, Revision, SignOff
 from ._protocol import Every, PerWeek, SessionKind
 from ._session import Move, Session, SessionStatus
 from .exceptions import ScheduleError, SpecError
 
 __all__ = [
+    "add_boosters",
     "cease",
     "complete",
     "defer",
@@ -30,6 +32,7 @@ __all__ = [
     "omit",
     "reschedule",
     "revert_phase",
+    "switch_route",
 ]
 
 _DAY = dt.timedelta(days=1)
@@ -352,3 +355,119 @@ def _spacing(cadence: object) -> dt.timedelta:
     raise SpecError(
         "phase", str(cadence), "the previous phase has no regular frequency to return to"
     )
+
+
+def add_boosters(
+    plan: Plan,
+    count: int,
+    *,
+    now: dt.datetime,
+    reason: str,
+    by: str = "",
+    phase: str = "maintenance",
+) -> Plan:
+    """Add ``count`` sessions to the end of an interval phase, at its interval.
+
+    Each new booster falls the phase's (shortest) interval after the one
+    before, at the preferred time, moved on past any day the clinic cannot
+    use. A phase whose interval the clinician has not set yet cannot grow.
+    """
+    _aware("now", now)
+    if count < 1:
+        raise SpecError("count", count, "add at least one booster")
+    cadence = plan.protocol.phase(phase).cadence
+    if not isinstance(cadence, Every) or cadence.set_by_clinician:
+        raise SpecError(
+            "phase",
+            phase,
+            "boosters are added to a phase with a set interval (see [phases.<name>] interval)",
+        )
+    own = sorted(
+        (s for s in plan.sessions if s.phase == phase and s.anchor is None), key=lambda s: s.start
+    )
+    if not own:
+        raise SpecError("phase", phase, "the phase has no dated session to follow")
+    template = plan.template(own[-1])
+    zone = plan.clinic.zone
+    placed = list(plan.sessions)
+    last = max(own[-1].start.astimezone(zone).date(), now.astimezone(zone).date())
+    index = max(s.index for s in own)
+    added: list[Session] = []
+    for _ in range(count):
+        index += 1
+        day = first_day = cadence.interval.low.after(last)
+        moves: list[Move] = []
+        for _attempt in range(60):
+            start = dt.datetime.combine(day, plan.preferences.time, tzinfo=zone)
+            end = (start.astimezone(dt.UTC) + template.duration).astimezone(zone)
+            candidate = Session(
+                f"{phase}-{index:02d}", template.kind, phase, index, start, end, template.name
+            )
+            problem = _rule_broken(attrs.evolve(plan, sessions=tuple(placed)), candidate)
+            if problem is None:
+                break
+            moves.append(Move(day, problem))
+            day += _DAY
+        else:
+            raise ScheduleError(
+                f"{phase}-{index:02d}", first_day, f"no day within 60 days works ({moves[0].rule})"
+            )
+        candidate = attrs.evolve(
+            candidate, moves=tuple(moves), planned=first_day if moves else None
+        )
+        added.append(candidate)
+        placed.append(candidate)
+        last = day
+    sessions = tuple(sorted((*plan.sessions, *added), key=lambda s: (s.start, s.key)))
+    changes = [f"{s.key}: added on {s.start.astimezone(zone):%Y-%m-%d %H:%M}" for s in added]
+    revision = _revision(plan, now, f"add {count} boosters", reason, by, changes)
+    return attrs.evolve(plan, sessions=sessions, history=(*plan.history, revision))
+
+
+def switch_route(plan: Plan, route: str, *, now: dt.datetime, reason: str, by: str = "") -> Plan:
+    """Give the plan another route: its dosing sessions take the new route's template
+    (length, checkpoints, instructions), every dose entry is cleared and the sign-off
+    withdrawn, and the change is flagged for the clinician."""
+    _aware("now", now)
+    known = routes()
+    if route not in known:
+        raise SpecError("route", route, f"expected one of {', '.join(known)}")
+    new_route, old_route = known[route], plan.protocol.route
+    if new_route.session is None:
+        raise SpecError("route", route, "this route has no dosing session template")
+    name = new_route.session.name
+    templates = tuple(new_route.session if t.name == name else t for t in plan.protocol.sessions)
+    protocol = attrs.evolve(plan.protocol, route=new_route, sessions=templates)
+    switched = attrs.evolve(plan, protocol=protocol, doses=(), signoff=None)
+    changed: dict[str, Session] = {}
+    for session in plan.sessions:
+        if (
+            session.template == name
+            and session.status is SessionStatus.SCHEDULED
+            and session.start > now
+        ):
+            end = (session.start.astimezone(dt.UTC) + new_route.session.duration).astimezone(
+                session.start.tzinfo
+            )
+            candidate = attrs.evolve(session, end=end, sequence=session.sequence + 1)
+            problem = _rule_broken(
+                attrs.evolve(
+                    switched, sessions=tuple(s for s in switched.sessions if s.key != session.key)
+                ),
+                candidate,
+            )
+            if problem is not None:
+                raise ScheduleError(
+                    session.key,
+                    session.start.astimezone(plan.clinic.zone).date(),
+                    f"with the {route} route's session length: {problem}",
+                )
+            changed[session.key] = candidate
+    sessions = tuple(changed.get(s.key, s) for s in plan.sessions)
+    changes = (
+        f"route switched from {old_route.name} to {new_route.name}",
+        "every dose field is blank again and the sign-off withdrawn: clinician review needed",
+        *(f"{key}: now a {new_route.session.title.lower()}" for key in changed),
+    )
+    revision = _revision(plan, now, "switch route", reason, by, changes)
+    return attrs.evolve(switched, sessions=sessions, history=(*plan.history, revision))
