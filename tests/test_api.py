@@ -24,6 +24,7 @@ EXPECTED = {
     "IntervalRange",
     "KetaplanError",
     "KetaplanWarning",
+    "LatenessRule",
     "MissingExtraError",
     "MonitoringForm",
     "Move",

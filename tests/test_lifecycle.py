@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import attrs
 import icalendar
 import pytest
 
@@ -220,3 +221,36 @@ def test_switch_route_resets_doses_and_flags_review(plan: ketaplan.Plan) -> None
     assert "Dose per kg (mg/kg) is blank for every dosing session" in after.missing()
     with pytest.raises(ketaplan.SpecError, match="expected one of"):
         ketaplan.switch_route(plan, "transdermal", now=START, reason="x")
+
+
+def test_missed_session_follows_the_protocols_lateness_rule() -> None:
+    """Missing an esketamine induction session continues the schedule (the label); missing a
+    maintenance session flags the plan for the clinician, who settles it by signing again."""
+    plan = ketaplan.load_plan(EXAMPLES / "esketamine-nasal.toml", now=START)
+    third = plan.session("induction-03")
+    after = ketaplan.miss(plan, "induction-03", now=third.end, reason="unwell")
+    assert ([s.start for s in plan.sessions], ()) == (
+        [s.start for s in after.sessions],
+        after.flags,
+    )
+    weekly = after.session("maintenance-weekly-01")
+    flagged = ketaplan.miss(after, "maintenance-weekly-01", now=weekly.end, reason="no transport")
+    assert [
+        "maintenance-weekly-01 was missed (no transport); decide how the plan continues"
+    ] == list(flagged.flags)
+    assert "flag for review" == flagged.history[-1].action
+    assert any("for the clinician's review" in gap for gap in flagged.missing())
+
+
+def test_shift_rule_moves_the_rest_of_the_plan(plan: ketaplan.Plan) -> None:
+    """A protocol whose rule is to shift moves every later scheduled session on by its interval."""
+    shifting = attrs.evolve(
+        plan.protocol,
+        lateness_rules=(ketaplan.LatenessRule("shift", shift=ketaplan.Interval(7, "days")),),
+    )
+    plan = attrs.evolve(plan, protocol=shifting)
+    second = plan.session("induction-02")
+    later = {s.key: s.start for s in plan.sessions if s.start > second.end}
+    after = ketaplan.miss(plan, "induction-02", now=second.end, reason="sick")
+    moved = {s.key: s.start for s in after.sessions if s.key in later}
+    assert all(moved[key] - later[key] >= dt.timedelta(days=7) for key in later)

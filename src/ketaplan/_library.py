@@ -22,6 +22,7 @@ from ._protocol import (
     Checkpoint,
     Companion,
     Every,
+    LatenessRule,
     MonitoringForm,
     Offsets,
     PerWeek,
@@ -126,6 +127,7 @@ def protocol_from_toml(data: dict[str, Any], origin: str) -> Protocol:
         drug=head.get("drug", str, "ketamine"),
         min_gap=head.convert("min_gap", parse_duration, parse_duration("0 min")),
         lateness=head.get("lateness", str, ""),
+        lateness_rules=tuple(_lateness(table) for table in root.tables("lateness")),
         notes=head.strings("notes"),
         sources=sources,
     )
@@ -361,6 +363,18 @@ def _assessment(table: Table) -> AssessmentRule:
             rule.every,
             "give the number of dosing sessions between assessments",
         )
+    table.finish()
+    return rule
+
+
+def _lateness(table: Table) -> LatenessRule:
+    action = _choice(table, "on_missed", ("continue", "shift", "review"), "review")
+    rule = LatenessRule(
+        on_missed=cast(Literal["continue", "shift", "review"], action),
+        phase=table.optional("phase", str),
+        shift=table.convert("shift", Interval.parse, Interval(7, "days")),
+        sources=table.strings("sources"),
+    )
     table.finish()
     return rule
 

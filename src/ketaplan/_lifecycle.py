@@ -108,8 +108,36 @@ def omit(plan: Plan, key: str, *, now: dt.datetime, reason: str, by: str = "") -
 
 
 def miss(plan: Plan, key: str, *, now: dt.datetime, reason: str = "", by: str = "") -> Plan:
-    """Record that a session took place without the patient."""
-    return _status(plan, key, SessionStatus.MISSED, now=now, reason=reason, by=by)
+    """Record that a session took place without the patient, then follow the protocol's
+    lateness rule for its phase: ``continue`` leaves the schedule as it is; ``shift``
+    defers every later scheduled session by the rule's interval; ``review`` flags the
+    plan for the clinician (a draft again until re-signed). ketaplan decides nothing
+    clinical: the rule is the protocol's."""
+    missed = _status(plan, key, SessionStatus.MISSED, now=now, reason=reason, by=by)
+    session = plan.session(key)
+    rule = plan.protocol.lateness_rule(session.phase)
+    if rule.on_missed == "review":
+        flag = f"{key} was missed ({reason or 'no reason given'}); decide how the plan continues"
+        revision = _revision(missed, now, "flag for review", reason, by, (flag,))
+        return attrs.evolve(
+            missed, flags=(*missed.flags, flag), history=(*missed.history, revision)
+        )
+    if rule.on_missed == "shift":
+        later = sorted(
+            (s for s in missed.sessions if s.status is SessionStatus.SCHEDULED and s.start > now),
+            key=lambda s: (s.start, s.key),
+        )
+        if later:
+            days = (rule.shift.after(later[0].start.date()) - later[0].start.date()).days
+            return defer(
+                missed,
+                later[0].key,
+                days,
+                now=now,
+                reason=f"{key} missed: the protocol shifts the rest",
+                by=by,
+            )
+    return missed
 
 
 def complete(plan: Plan, key: str, *, now: dt.datetime, by: str = "") -> Plan:
@@ -161,15 +189,20 @@ def fill_dose(
 
 
 def finalise(plan: Plan, clinician: str, *, now: dt.datetime) -> Plan:
-    """Sign the plan off; refused while any required field is blank or a phase is undated."""
+    """Sign the plan off; refused while any required field is blank or a phase is undated.
+
+    Signing also settles every flag raised for the clinician's review.
+    """
     if not clinician.strip():
         raise SpecError("clinician", clinician, "name the clinician who signs the plan")
     _aware("now", now)
-    gaps = attrs.evolve(plan, signoff=SignOff(clinician, now)).missing()
+    gaps = attrs.evolve(plan, signoff=SignOff(clinician, now), flags=()).missing()
     if gaps:
         raise SpecError("finalise", plan.id, "the plan cannot be signed while " + "; ".join(gaps))
     revision = _revision(plan, now, "finalise", "", clinician, (f"signed by {clinician}",))
-    return attrs.evolve(plan, signoff=SignOff(clinician, now), history=(*plan.history, revision))
+    return attrs.evolve(
+        plan, signoff=SignOff(clinician, now), history=(*plan.history, revision), flags=()
+    )
 
 
 # -- shared ------------------------------------------------------------------------

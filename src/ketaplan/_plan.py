@@ -146,6 +146,7 @@ class Plan:
     pending: tuple[PendingPhase, ...] = attrs.field(default=(), converter=to_tuple)
     history: tuple[Revision, ...] = attrs.field(default=(), converter=to_tuple)
     signoff: SignOff | None = None
+    flags: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
     def __attrs_post_init__(self) -> None:
         keys = {session.key for session in self.sessions}
@@ -267,6 +268,7 @@ class Plan:
                 where = "every dosing session" if len(empty) == len(dosing) else ", ".join(empty)
                 gaps.append(f"{field.label} ({field.unit}) is blank for {where}")
         gaps.extend(f"phase {p.phase!r} is not dated: {p.reason}" for p in self.pending)
+        gaps.extend(f"for the clinician's review: {flag}" for flag in self.flags)
         if self.signoff is None:
             gaps.append("no clinician has signed the plan")
         return gaps

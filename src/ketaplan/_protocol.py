@@ -27,6 +27,7 @@ __all__ = [
     "Checkpoint",
     "Companion",
     "Every",
+    "LatenessRule",
     "MonitoringForm",
     "Offsets",
     "PerWeek",
@@ -261,6 +262,22 @@ class MonitoringForm:
 
 
 @attrs.frozen
+class LatenessRule:
+    """What a missed session of a phase means, as the protocol states it.
+
+    ``continue``: keep the schedule as it is (the esketamine label: do not
+    restart). ``shift``: move every later scheduled session on by ``shift``.
+    ``review``: flag the plan for the clinician, who decides. ``phase`` is
+    ``None`` for every phase without a rule of its own.
+    """
+
+    on_missed: Literal["continue", "shift", "review"]
+    phase: str | None = None
+    shift: Interval = attrs.field(default=Interval(7, "days"))
+    sources: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+
+
+@attrs.frozen
 class Route:
     """A route of administration and what it brings to every protocol that uses it."""
 
@@ -301,6 +318,7 @@ class Protocol:
     drug: str = "ketamine"
     min_gap: dt.timedelta = dt.timedelta(0)
     lateness: str = ""
+    lateness_rules: tuple[LatenessRule, ...] = attrs.field(default=(), converter=to_tuple)
     notes: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     sources: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_dict)
 
@@ -326,6 +344,11 @@ class Protocol:
                 raise SpecError(
                     "assessments.phase", rule.phase, f"expected one of {', '.join(phase_names)}"
                 )
+        for lateness in self.lateness_rules:
+            if lateness.phase is not None and lateness.phase not in phase_names:
+                raise SpecError(
+                    "lateness.phase", lateness.phase, f"expected one of {', '.join(phase_names)}"
+                )
         self.cited_sources()
 
     def cited_sources(self) -> dict[str, str]:
@@ -345,12 +368,25 @@ class Protocol:
                 cited.update(companion.sources)
         for rule in self.assessments:
             cited.update(rule.sources)
+        for lateness in self.lateness_rules:
+            cited.update(lateness.sources)
         if self.monitoring_form is not None:
             cited.update(self.monitoring_form.sources)
         missing = sorted(cited - set(self.sources))
         if missing:
             raise SpecError("sources", missing[0], "every cited source needs an entry in [sources]")
         return {key: text for key, text in self.sources.items() if key in cited}
+
+    def lateness_rule(self, phase: str) -> LatenessRule:
+        """The rule for a missed session of ``phase``: its own, the protocol's general one,
+        or flagging for review when the protocol states none."""
+        for rule in self.lateness_rules:
+            if rule.phase == phase:
+                return rule
+        for rule in self.lateness_rules:
+            if rule.phase is None:
+                return rule
+        return LatenessRule("review")
 
     def template(self, name: str) -> SessionTemplate:
         """The session template called ``name``."""
