@@ -254,3 +254,14 @@ def test_shift_rule_moves_the_rest_of_the_plan(plan: ketaplan.Plan) -> None:
     after = ketaplan.miss(plan, "induction-02", now=second.end, reason="sick")
     moved = {s.key: s.start for s in after.sessions if s.key in later}
     assert all(moved[key] - later[key] >= dt.timedelta(days=7) for key in later)
+
+
+def test_reschedule_outside_the_phase_window_names_the_protocol_rule(plan: ketaplan.Plan) -> None:
+    """Moving the last infusion past the induction's three weeks is refused, naming the phase rule."""
+    last = plan.session("induction-06")
+    late = last.start + dt.timedelta(days=21)
+    with pytest.raises(
+        ketaplan.ScheduleError,
+        match="phase 'induction' needs 6 sessions, 2-3 a week within 3 weeks",
+    ):
+        ketaplan.reschedule(plan, "induction-06", late, now=START, reason="holiday travel")

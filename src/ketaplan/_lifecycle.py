@@ -45,7 +45,7 @@ def reschedule(
     session = _movable(plan, key, now)
     _aware("start", start)
     moved = _at(session, start)
-    problem = _rule_broken(plan, moved)
+    problem = _rule_broken(plan, moved) or _window_broken(plan, moved)
     if problem is not None:
         raise ScheduleError(key, start.astimezone(plan.clinic.zone).date(), problem)
     return _record(plan, {key: moved}, now=now, action="reschedule", reason=reason, by=by)
@@ -270,6 +270,26 @@ def _rule_broken(plan: Plan, session: Session) -> str | None:
         own = [(s.start, s.end) for s in others if plan.template(s).uses_chair]
         if clinic.full(session.start, session.end, own):
             return f"full: every chair is booked between {local:%H:%M} and {session.end.astimezone(zone):%H:%M}"
+    return None
+
+
+def _window_broken(plan: Plan, session: Session) -> str | None:
+    """The phase rule a moved session would break: a per-week phase's window and weekly cap."""
+    cadence = plan.protocol.phase(session.phase).cadence
+    if not isinstance(cadence, PerWeek) or session.anchor is not None:
+        return None
+    zone = plan.clinic.zone
+    days = sorted(
+        (session.start if s.key == session.key else s.start).astimezone(zone).date()
+        for s in plan.sessions
+        if s.phase == session.phase and s.anchor is None and s.status is not SessionStatus.CANCELLED
+    )
+    origin = days[0]
+    if days[-1] >= origin + dt.timedelta(weeks=cadence.weeks):
+        return f"phase {session.phase!r} needs {cadence} (by {origin + dt.timedelta(weeks=cadence.weeks) - _DAY})"
+    week = (session.start.astimezone(zone).date() - origin).days // 7
+    if sum(1 for day in days if (day - origin).days // 7 == week) > cadence.high:
+        return f"week {week + 1} of phase {session.phase!r} would have more than {cadence.high} sessions"
     return None
 
 
