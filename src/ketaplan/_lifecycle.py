@@ -67,23 +67,9 @@ def defer(plan: Plan, key: str, days: int, *, now: dt.datetime, reason: str, by:
     for session in sorted(plan.sessions, key=lambda s: (s.start, s.key)):
         if session.start < first.start or session.status is not SessionStatus.SCHEDULED:
             continue
-        zone = plan.clinic.zone
-        local = session.start.astimezone(zone)
+        local = session.start.astimezone(plan.clinic.zone)
         day = local.date() + dt.timedelta(days=days)
-        moves: list[Move] = []
-        for _attempt in range(60):
-            candidate = _at(session, dt.datetime.combine(day, local.time(), tzinfo=zone))
-            problem = _rule_broken(attrs.evolve(plan, sessions=tuple(placed)), candidate)
-            if problem is None:
-                break
-            moves.append(Move(day, problem))
-            day += _DAY
-        else:
-            raise ScheduleError(
-                session.key,
-                day,
-                f"no day within 60 days of the deferred date works ({moves[0].rule})",
-            )
+        candidate, moves = _first_day_that_works(plan, placed, session, day, local.time())
         candidate = attrs.evolve(
             candidate,
             moves=(*session.moves, *moves),
@@ -273,6 +259,28 @@ def _rule_broken(plan: Plan, session: Session) -> str | None:
     return None
 
 
+_SEARCH_DAYS = 60
+
+
+def _first_day_that_works(
+    plan: Plan, placed: list[Session], session: Session, day: dt.date, time: dt.time
+) -> tuple[Session, tuple[Move, ...]]:
+    """``session`` at ``time`` on ``day`` or the first later day whose slot breaks no rule
+    among the ``placed`` sessions, with the days passed over and why."""
+    others = attrs.evolve(plan, sessions=tuple(placed))
+    moves: list[Move] = []
+    for _attempt in range(_SEARCH_DAYS):
+        candidate = _at(session, dt.datetime.combine(day, time, tzinfo=plan.clinic.zone))
+        problem = _rule_broken(others, candidate)
+        if problem is None:
+            return candidate, tuple(moves)
+        moves.append(Move(day, problem))
+        day += _DAY
+    raise ScheduleError(
+        session.key, day, f"no day within {_SEARCH_DAYS} days works (first: {moves[0]})"
+    )
+
+
 def _window_broken(plan: Plan, session: Session) -> str | None:
     """The phase rule a moved session would break: a per-week phase's window and weekly cap."""
     cadence = plan.protocol.phase(session.phase).cadence
@@ -375,23 +383,10 @@ def revert_phase(plan: Plan, phase: str, *, now: dt.datetime, reason: str, by: s
     placed = [s for s in plan.sessions if s.key not in {f.key for f in future[1:]}]
     previous = future[0]
     for session in future[1:]:
-        local = session.start.astimezone(zone)
-        day = first_day = previous.start.astimezone(zone).date() + step
-        moves: list[Move] = []
-        for _attempt in range(30):
-            candidate = _at(session, dt.datetime.combine(day, local.time(), tzinfo=zone))
-            problem = _rule_broken(attrs.evolve(plan, sessions=tuple(placed)), candidate)
-            if problem is None:
-                break
-            moves.append(Move(day, problem))
-            day += _DAY
-        else:
-            raise ScheduleError(session.key, day, f"no day within 30 days works ({moves[0].rule})")
-        candidate = attrs.evolve(
-            candidate,
-            moves=tuple(moves),
-            planned=first_day if moves else None,
-        )
+        first_day = previous.start.astimezone(zone).date() + step
+        time = session.start.astimezone(zone).time()
+        candidate, moves = _first_day_that_works(plan, placed, session, first_day, time)
+        candidate = attrs.evolve(candidate, moves=moves, planned=first_day if moves else None)
         changed[session.key] = candidate
         placed.append(candidate)
         previous = candidate
@@ -448,29 +443,19 @@ def add_boosters(
     added: list[Session] = []
     for _ in range(count):
         index += 1
-        day = first_day = cadence.interval.low.after(last)
-        moves: list[Move] = []
-        for _attempt in range(60):
-            start = dt.datetime.combine(day, plan.preferences.time, tzinfo=zone)
-            end = (start.astimezone(dt.UTC) + template.duration).astimezone(zone)
-            candidate = Session(
-                f"{phase}-{index:02d}", template.kind, phase, index, start, end, template.name
-            )
-            problem = _rule_broken(attrs.evolve(plan, sessions=tuple(placed)), candidate)
-            if problem is None:
-                break
-            moves.append(Move(day, problem))
-            day += _DAY
-        else:
-            raise ScheduleError(
-                f"{phase}-{index:02d}", first_day, f"no day within 60 days works ({moves[0].rule})"
-            )
-        candidate = attrs.evolve(
-            candidate, moves=tuple(moves), planned=first_day if moves else None
+        first_day = cadence.interval.low.after(last)
+        start = dt.datetime.combine(first_day, plan.preferences.time, tzinfo=zone)
+        end = (start.astimezone(dt.UTC) + template.duration).astimezone(zone)
+        booster = Session(
+            f"{phase}-{index:02d}", template.kind, phase, index, start, end, template.name
         )
+        candidate, moves = _first_day_that_works(
+            plan, placed, booster, first_day, plan.preferences.time
+        )
+        candidate = attrs.evolve(candidate, moves=moves, planned=first_day if moves else None)
         added.append(candidate)
         placed.append(candidate)
-        last = day
+        last = candidate.start.astimezone(zone).date()
     sessions = tuple(sorted((*plan.sessions, *added), key=lambda s: (s.start, s.key)))
     changes = [f"{s.key}: added on {s.start.astimezone(zone):%Y-%m-%d %H:%M}" for s in added]
     revision = _revision(plan, now, f"add {count} boosters", reason, by, changes)

@@ -95,7 +95,6 @@ class _Scheduler:
     def run(self) -> Schedule:
         pending: list[tuple[str, str]] = []
         previous: Session | None = None
-        previous_phase: Phase | None = None
         window_end: dt.date | None = None
         for phase in self.protocol.phases:
             if pending:
@@ -116,9 +115,7 @@ class _Scheduler:
             self._companions(phase, placed)
             if placed:
                 previous = placed[-1]
-                previous_phase = phase
                 self.floor = max(self.floor, max(s.end for s in self.sessions))
-        del previous_phase
         ordered = sorted(self._with_assessments(), key=lambda s: (s.start, s.key))
         return Schedule(tuple(ordered), tuple(pending))
 
