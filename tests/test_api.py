@@ -12,6 +12,7 @@ EXPECTED = {
     "Clinic",
     "Closure",
     "Companion",
+    "ConflictError",
     "Derived",
     "DerivedValue",
     "DocumentOptions",
@@ -97,6 +98,7 @@ def test_exceptions_inherit_the_fitting_builtins() -> None:
     assert issubclass(ketaplan.ScheduleError, ValueError)
     assert issubclass(ketaplan.TemplateError, ValueError)
     assert issubclass(ketaplan.OutputError, OSError)
+    assert issubclass(ketaplan.ConflictError, ketaplan.OutputError)
     assert issubclass(ketaplan.PublishError, ConnectionError)
     assert issubclass(ketaplan.MissingExtraError, ImportError)
     for error in (

@@ -138,3 +138,197 @@ def test_concurrent_changes_lose_nothing(saved: Path) -> None:
     entered = {e.session: str(e.quantity) for e in final.doses}
     assert {key: f"{60 + n} kg" for n, key in enumerate(keys)} == entered
     assert [] == [p.name for p in saved.parent.iterdir() if p.suffix == ".tmp"]
+
+
+# -- rebuilding a saved plan ------------------------------------------------------------
+
+
+@pytest.fixture
+def edited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A plan file built into out/, then changed there by the clinic: omit, dose, finalise, complete."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    plan_file = tmp_path / "plan.toml"
+    plan_file.write_text((EXAMPLES / "iv-induction.toml").read_text(encoding="utf-8"))
+    out = tmp_path / "out"
+    assert 0 == run("build", str(plan_file), "--out", str(out))[0]
+    saved = out / "lakeside-iv-0107.json"
+    assert 0 == run("omit", str(saved), "maintenance-03", "--reason", "travelling")[0]
+    for field, value in (("dose_per_kg", "0.5 mg/kg"), ("body_weight", "72 kg")):
+        assert 0 == run("dose", str(saved), field, value)[0]
+    assert 0 == run("dose", str(saved), "infusion_minutes", "40 min")[0]
+    assert 0 == run("finalise", str(saved), "--clinician", "Dr Osei")[0]
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1797600000")  # 2026-12-18, after induction-01
+    assert 0 == run("complete", str(saved), "induction-01")[0]
+    return plan_file, saved
+
+
+def test_rebuild_from_the_plan_file_refuses_to_undo_the_clinics_changes(
+    edited: tuple[Path, Path],
+) -> None:
+    """Building the plan file again into a folder whose saved plan was changed since it was
+    built refuses, says what would be lost and how to go on, and writes nothing."""
+    plan_file, saved = edited
+    before = {p.name: p.read_bytes() for p in saved.parent.iterdir()}
+    code, out, err = run("build", str(plan_file), "--out", str(saved.parent))
+    assert (2, "") == (code, out)
+    assert 1 == len(err.splitlines())
+    for words in (
+        "revisions 2 to 7",
+        "omit, dose, finalise, complete",
+        f"ketaplan build {saved} --out {saved.parent}",
+        "--replace",
+    ):
+        assert words in err
+    assert before == {p.name: p.read_bytes() for p in saved.parent.iterdir()}
+
+
+def test_build_from_the_saved_plan_keeps_every_change(edited: tuple[Path, Path]) -> None:
+    """Building the saved JSON into its own folder keeps the omission, doses, sign-off and completion."""
+    _plan_file, saved = edited
+    assert 0 == run("build", str(saved), "--out", str(saved.parent))[0]
+    plan = ketaplan.load_plan(saved, now=NOW)
+    assert ketaplan.SessionStatus.CANCELLED is plan.session("maintenance-03").status
+    assert ketaplan.SessionStatus.COMPLETED is plan.session("induction-01").status
+    assert 3 == len(plan.doses)
+    assert plan.signoff is not None
+    assert not plan.is_draft
+
+
+def test_replace_starts_over_and_keeps_the_saved_plan_as_a_backup(
+    edited: tuple[Path, Path],
+) -> None:
+    """--replace rebuilds from the plan file, keeps the old JSON beside it and records why."""
+    plan_file, saved = edited
+    old = saved.read_bytes()
+    code, out, _ = run("build", str(plan_file), "--out", str(saved.parent), "--replace")
+    assert 0 == code
+    backups = list(saved.parent.glob("*.bak"))
+    assert [old] == [b.read_bytes() for b in backups]
+    assert str(backups[0]) not in out
+    plan = ketaplan.load_plan(saved, now=NOW)
+    assert ("started over", None, ()) == (plan.history[-1].action, plan.signoff, plan.doses)
+    assert ketaplan.SessionStatus.SCHEDULED is plan.session("maintenance-03").status
+    restored = plan.session("maintenance-03")
+    assert restored.sequence > 0  # calendars that cancelled it see it again
+
+
+def test_unchanged_rebuild_of_an_unedited_plan_writes_the_same_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building the same plan file twice (at different times) leaves the saved plan as it was."""
+    out = tmp_path / "out"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    assert 0 == run("build", str(EXAMPLES / "iv-induction.toml"), "--out", str(out))[0]
+    first = (out / "lakeside-iv-0107.json").read_bytes()
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(int(EPOCH) + 3600))
+    assert 0 == run("build", str(EXAMPLES / "iv-induction.toml"), "--out", str(out))[0]
+    assert first == (out / "lakeside-iv-0107.json").read_bytes()
+
+
+def test_write_outputs_of_an_older_revision_keeps_the_newer_saved_plan(saved: Path) -> None:
+    """An API caller writing a plan it read before an edit landed does not undo that edit."""
+    assert 0 == run("omit", str(saved), "maintenance-02", "--reason", "away")[0]
+    stale = ketaplan.load_plan(saved, now=NOW)  # what the caller holds: revision 2
+    assert 0 == run("omit", str(saved), "maintenance-03", "--reason", "away")[0]
+    newer = ketaplan.load_plan(saved, now=NOW)
+    ketaplan.write_outputs(stale, saved.parent, now=NOW)
+    assert (3, newer) == (newer.revision, ketaplan.load_plan(saved, now=NOW))
+    fresh = ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW)
+    with pytest.raises(ketaplan.ConflictError, match="revisions 2 to 3: omit"):
+        ketaplan.write_outputs(fresh, saved.parent, now=NOW)
+    assert newer == ketaplan.load_plan(saved, now=NOW)
+
+
+# -- the files themselves ---------------------------------------------------------------
+
+
+def test_killed_writers_temporary_files_are_removed_by_the_next_command(saved: Path) -> None:
+    """A temporary file a killed edit left beside the plan (it holds the whole plan) is
+    removed by the next command that takes the plan's lock, and no lock file stays."""
+    stale = saved.parent / f".{saved.name}.k2j4x9_a.tmp"
+    stale.write_bytes(saved.read_bytes())
+    other = saved.parent / ".lakeside-iv-0107-patient.html.abcdefgh.tmp"
+    other.write_text("partial")
+    unrelated = saved.parent / ".someone-else.json.abcdefgh.tmp"
+    unrelated.write_text("not ours")
+    assert 0 == run("omit", str(saved), "maintenance-02", "--reason", "away")[0]
+    left = sorted(p.name for p in saved.parent.iterdir() if p.name.startswith("."))
+    assert [unrelated.name] == left
+    assert [] == list(saved.parent.glob("*.lock"))
+
+
+def test_a_failed_write_leaves_no_temporary_file(
+    saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When renaming fails half-way, nothing is replaced and every temporary file is removed."""
+    before = saved.read_bytes()
+
+    def broken(source: object, target: object) -> None:
+        raise OSError(28, "No space left on device", str(target))
+
+    monkeypatch.setattr(os, "replace", broken)
+    code, _, err = run("omit", str(saved), "maintenance-02", "--reason", "away")
+    assert 2 == code
+    assert "No space left on device" in err
+    assert before == saved.read_bytes()
+    assert [] == [p.name for p in saved.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("plan.toml", "changes are made to the saved plan .json"),
+        ("missing.json", "no such file"),
+        ("folder", "this is a folder"),
+        ("gone/plan.json", "no such folder"),
+    ],
+)
+def test_edits_of_anything_but_a_saved_plan_create_no_lock(
+    tmp_path: Path, name: str, message: str
+) -> None:
+    """`dose` on a plan file, a missing file, a folder or a path in a missing folder is
+    refused with one line, and leaves no lock file behind."""
+    (tmp_path / "plan.toml").write_text("[plan]\n")
+    (tmp_path / "folder").mkdir()
+    before = sorted(tmp_path.rglob("*"))
+    code, _, err = run("dose", str(tmp_path / name), "body_weight", "72 kg")
+    assert 2 == code
+    assert message in err
+    assert before == sorted(tmp_path.rglob("*"))
+
+
+def test_an_edit_keeps_a_shared_plans_mode(saved: Path) -> None:
+    """A plan shared with the clinic's group (0664) stays 0664 after edits and rebuilds."""
+    for path in saved.parent.iterdir():
+        path.chmod(0o664)
+    assert 0 == run("omit", str(saved), "maintenance-02", "--reason", "away")[0]
+    assert 0 == run("build", str(saved), "--out", str(saved.parent))[0]
+    assert {0o664} == {p.stat().st_mode & 0o777 for p in saved.parent.iterdir()}
+
+
+def test_new_files_follow_the_umask_and_private_makes_them_0600(tmp_path: Path) -> None:
+    """New files are created with the umask's mode; --private makes them owner-only."""
+    old = os.umask(0o002)
+    try:
+        assert 0 == run("demo", str(tmp_path / "shared"))[0]
+        assert 0 == run("demo", str(tmp_path / "private"), "--private")[0]
+    finally:
+        os.umask(old)
+    assert {0o664} == {p.stat().st_mode & 0o777 for p in (tmp_path / "shared").iterdir()}
+    assert {0o600} == {p.stat().st_mode & 0o777 for p in (tmp_path / "private").iterdir()}
+
+
+def test_unreadable_plan_is_one_line(saved: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan the command may not read gives one error line naming it, not a traceback."""
+    real = Path.read_bytes
+
+    def denied(path: Path) -> bytes:
+        if path == saved:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    code, _, err = run("dose", str(saved), "body_weight", "72 kg")
+    assert 2 == code
+    assert 1 == len(err.splitlines())
+    assert "Permission denied" in err

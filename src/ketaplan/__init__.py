@@ -69,6 +69,7 @@ from ._session import Move, Session, SessionStatus
 from ._units import DurationRange, Interval, IntervalRange, Weekday
 from ._write import write_outputs
 from .exceptions import (
+    ConflictError,
     KetaplanError,
     KetaplanWarning,
     MissingExtraError,
@@ -97,6 +98,7 @@ __all__ = [
     "Clinic",
     "Closure",
     "Companion",
+    "ConflictError",
     "Derived",
     "DerivedValue",
     "DocumentOptions",

@@ -21,9 +21,8 @@ from ._lifecycle import cease, complete, defer, fill_dose, finalise, miss, omit,
 from ._plan import Plan
 from ._planfile import load_plan
 from ._publish import publish
-from ._revise import reconcile
 from ._store import update_plan
-from ._write import write_outputs
+from ._write import write_outputs, write_saved_outputs
 from .exceptions import KetaplanError, SpecError
 
 __all__ = ["main"]
@@ -59,6 +58,17 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--out", metavar="OUTDIR", type=Path, required=True, help="folder for the output files"
     )
+    build.add_argument(
+        "--replace",
+        action="store_true",
+        help="start the plan over even though its saved JSON in OUTDIR was changed since it was built (the saved JSON is kept beside it as a .bak file)",
+    )
+    for command in (demo, build):
+        command.add_argument(
+            "--private",
+            action="store_true",
+            help="make every written file readable by its owner only (mode 0600); otherwise a replaced file keeps its mode and a new one follows the umask",
+        )
     publish_ = commands.add_parser(
         "publish",
         help="put a plan's events into a CalDAV calendar",
@@ -151,6 +161,10 @@ def main(
     except KetaplanError as error:
         err.write(f"error: {_one_line(str(error))}\n")
         return 2
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        err.write(f"error: {_one_line(where + (error.strerror or str(error)))}\n")
+        return 2
 
 
 def _run(arguments: argparse.Namespace, out: TextIO) -> int:
@@ -178,16 +192,31 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
             plan = load_plan(path, now=now)
         folder = arguments.outdir
     else:
-        plan = load_plan(arguments.planfile, now=now)
         folder = arguments.out
-    saved = Path(folder) / f"{plan.id}.json"
-    if saved.is_file() and saved.resolve() != Path(getattr(arguments, "planfile", "")).resolve():
-        # A rebuild into the same folder: keep the calendar identity of what
-        # was exported before (SEQUENCE, cancelled sessions, history).
-        plan = reconcile(load_plan(saved, now=now), plan, now=now)
-    for path in write_outputs(plan, folder, now=now):
+        source = arguments.planfile
+        if source.suffix.lower() == ".json" and _same_file(source, folder / source.name):
+            # The saved plan rebuilt in its own folder: read it under its lock.
+            for path in write_saved_outputs(source, now=now, private=arguments.private):
+                out.write(f"{path}\n")
+            return 0
+        plan = load_plan(source, now=now)
+    written = write_outputs(
+        plan,
+        folder,
+        now=now,
+        replace=getattr(arguments, "replace", False),
+        private=arguments.private,
+    )
+    for path in written:
         out.write(f"{path}\n")
     return 0
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        return one.samefile(other)
+    except OSError:
+        return False
 
 
 def _publish(arguments: argparse.Namespace, out: TextIO, now: dt.datetime) -> int:

@@ -42,6 +42,8 @@ def reconcile(previous: Plan, plan: Plan, *, now: dt.datetime, reason: str = "re
             changes.append(f"{session.key}: added")
         elif fingerprint(previous, old) == fingerprint(plan, session):
             sessions.append(attrs.evolve(session, sequence=old.sequence))
+            if old.status is not session.status:
+                changes.append(f"{session.key}: {old.status.value} -> {session.status.value}")
         else:
             sessions.append(attrs.evolve(session, sequence=old.sequence + 1))
             changes.append(f"{session.key}: changed")

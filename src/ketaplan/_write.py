@@ -1,15 +1,23 @@
-"""Writing a plan's files: all rendered first, then each written atomically."""
+"""Writing a plan's files: under the plan's lock, all rendered first, then each replaced atomically."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 from pathlib import Path
 
 from ._plan import Plan
+from ._revise import reconcile
 from ._serialize import plan_to_json
-from .exceptions import OutputError
+from ._store import (
+    backup_name,
+    describe_conflict,
+    edits_since_build,
+    plan_lock,
+    read_saved,
+    write_files,
+)
+from .exceptions import OutputError, SpecError
 from .export import (
     render_clinician_html,
     render_clinician_markdown,
@@ -18,7 +26,7 @@ from .export import (
     render_patient_markdown,
 )
 
-__all__ = ["render_outputs", "write_outputs"]
+__all__ = ["render_outputs", "write_outputs", "write_saved_outputs"]
 
 
 def render_outputs(
@@ -54,32 +62,97 @@ def write_outputs(
     *,
     now: dt.datetime,
     templates: str | os.PathLike[str] | None = None,
+    replace: bool = False,
+    private: bool = False,
 ) -> list[Path]:
     """Write the plan's calendars, JSON and documents into ``folder`` and return their paths.
+
+    When ``folder`` already holds a saved plan with the same id, that plan is
+    the clinic's record and is read again under its lock:
+
+    - if ``plan`` is the saved plan or a later revision of it, ``plan`` is written;
+    - if ``plan`` is an earlier revision of it, the saved plan is written
+      (nothing saved meanwhile is lost);
+    - if ``plan`` was built afresh (from the plan file) and the saved plan has
+      no changes since it was built, ``plan`` is written as its next revision
+      (:func:`~ketaplan.reconcile`: UIDs kept, SEQUENCE raised where a session
+      changed, sessions that left the plan kept as cancelled);
+    - if the saved plan has changes made since it was built (doses, sign-off,
+      omitted, completed or moved sessions), :class:`~ketaplan.ConflictError`
+      is raised and nothing is written, unless ``replace``: then the saved
+      plan is kept beside it as ``<id>.json.<time>.bak`` and ``plan`` starts
+      it over.
 
     Everything is rendered before anything is written, and each file goes to
     a temporary name first and is then renamed, so a failure leaves no
     partial file behind; a broken template (``TemplateError``) writes nothing.
+    Replaced files keep their permissions, new ones follow the umask;
+    ``private`` makes every file readable by its owner only (0600).
     """
     folder = Path(folder)
-    files = render_outputs(plan, now=now, templates=templates)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputError(
             f"--out: cannot create the folder {str(folder)!r} ({error.strerror})"
         ) from None
-    staged: list[tuple[str, Path]] = []
-    try:
-        for name, content in files.items():
-            handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-            staged.append((temporary, folder / name))
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(content)
-        for temporary, final in staged:
-            os.replace(temporary, final)
-    except OSError as error:
-        for temporary, _final in staged:
-            Path(temporary).unlink(missing_ok=True)
-        raise OutputError(f"--out: cannot write into {str(folder)!r} ({error.strerror})") from None
-    return [final for _temporary, final in staged]
+    path = folder / f"{plan.id}.json"
+    with plan_lock(path):
+        saved = read_saved(path)
+        files: dict[str, bytes] = {}
+        if saved is not None:
+            plan, keep = _settle(saved, plan, path=path, now=now, replace=replace)
+            if keep is not None:
+                files[keep.name] = path.read_bytes()
+        files.update(render_outputs(plan, now=now, templates=templates))
+        written = write_files(folder, files, private=private)
+    return [p for p in written if p.suffix != ".bak"]
+
+
+def write_saved_outputs(
+    path: str | Path,
+    *,
+    now: dt.datetime,
+    templates: str | os.PathLike[str] | None = None,
+    private: bool = False,
+) -> list[Path]:
+    """Write the files of the plan saved at ``path`` into its own folder.
+
+    The plan is read under its lock, so a change saved meanwhile by another
+    command is what gets written.
+    """
+    path = Path(path)
+    with plan_lock(path):
+        saved = read_saved(path)
+        if saved is None:
+            raise SpecError("plan file", str(path), "no such file")
+        files = render_outputs(saved, now=now, templates=templates)
+        return write_files(path.parent, files, private=private)
+
+
+def _settle(
+    saved: Plan, plan: Plan, *, path: Path, now: dt.datetime, replace: bool
+) -> tuple[Plan, Path | None]:
+    """What to write over ``saved``, and where to keep ``saved`` first (if anywhere)."""
+    if saved.id != plan.id:
+        raise OutputError(f"{path}: holds plan {saved.id!r}, not {plan.id!r}")
+    if plan == saved:
+        return saved, None
+    if len(plan.history) > 1:
+        # A saved plan's revision: write whichever of the two includes the other.
+        if _extends(plan, saved):
+            return plan, None
+        if _extends(saved, plan):
+            return saved, None
+    if not edits_since_build(saved):
+        return reconcile(saved, plan, now=now), None
+    backup = backup_name(path, now)
+    if not replace:
+        raise describe_conflict(path, saved, backup)
+    return reconcile(saved, plan, now=now, reason="started over"), backup
+
+
+def _extends(later: Plan, earlier: Plan) -> bool:
+    """Whether ``later``'s history continues ``earlier``'s."""
+    count = len(earlier.history)
+    return len(later.history) >= count > 0 and later.history[:count] == earlier.history

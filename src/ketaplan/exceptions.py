@@ -10,6 +10,7 @@ working in code that does not know ketaplan::
     ├── ScheduleError(ValueError)        the plan cannot fit the protocol's rules
     ├── TemplateError(ValueError)        a document template is missing or broken
     ├── OutputError(OSError)             an output file could not be written
+    │   └── ConflictError                a build would lose changes made to the saved plan
     ├── PublishError(ConnectionError)    a CalDAV server refused or did not answer
     └── MissingExtraError(ImportError)   an optional extra (``ketaplan[caldav]``) is missing or too old
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 
 __all__ = [
+    "ConflictError",
     "KetaplanError",
     "KetaplanWarning",
     "MissingExtraError",
@@ -91,6 +93,16 @@ class TemplateError(KetaplanError, ValueError):
 
 class OutputError(KetaplanError, OSError):
     """An output file could not be written."""
+
+
+class ConflictError(OutputError):
+    """Writing would lose changes made to a saved plan since it was built.
+
+    The saved plan is the clinic's record: a build from the plan file does not
+    overwrite edits made to it (doses, sign-off, omitted, completed or moved
+    sessions). Build from the saved plan instead, or start over on purpose
+    (``--replace``, ``replace=True``), which keeps the saved plan as a backup.
+    """
 
 
 class PublishError(KetaplanError, ConnectionError):
