@@ -265,3 +265,36 @@ def test_reschedule_outside_the_phase_window_names_the_protocol_rule(plan: ketap
         match="phase 'induction' needs 6 sessions, 2-3 a week within 3 weeks",
     ):
         ketaplan.reschedule(plan, "induction-06", late, now=START, reason="holiday travel")
+
+
+def test_switch_route_keeps_the_template_of_sessions_that_happened(plan: ketaplan.Plan) -> None:
+    """After a route switch, a completed session still reads as the session it was (length,
+    title, checkpoints); only future sessions take the new route's template."""
+    first = plan.session("induction-01")
+    done = ketaplan.complete(plan, "induction-01", now=first.end)
+    after = ketaplan.switch_route(done, "intramuscular", now=first.end, reason="no IV access")
+    kept = after.session("induction-01")
+    assert (ketaplan.SessionStatus.COMPLETED, first.start, first.end) == (
+        kept.status,
+        kept.start,
+        kept.end,
+    )
+    assert plan.template(first).title == after.template(kept).title
+    assert plan.template(first).checkpoints == after.template(kept).checkpoints
+    assert "IV" not in after.template(after.session("induction-02")).title
+    again = ketaplan.plan_from_json(ketaplan.plan_to_json(after))
+    assert after == again
+
+
+def test_reschedule_before_the_plans_start_is_refused(plan: ketaplan.Plan) -> None:
+    """Nothing is booked before the plan's start date, not even by hand."""
+    earlier = local(plan, plan.start - dt.timedelta(days=3), 10)
+    with pytest.raises(ketaplan.ScheduleError, match="nothing is booked before it") as caught:
+        ketaplan.reschedule(plan, "induction-02", earlier, now=START, reason="asked")
+    assert "induction-02" == caught.value.session_key
+
+
+def test_defer_by_an_absurd_number_of_days_is_a_clear_error(plan: ketaplan.Plan) -> None:
+    """Deferring by more days than a plan may span is refused, naming the limit."""
+    with pytest.raises(ketaplan.SpecError, match=r"defer by 1 to \d+ days"):
+        ketaplan.defer(plan, "induction-02", 99_999_999, now=START, reason="x")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import subprocess
@@ -332,3 +333,18 @@ def test_unreadable_plan_is_one_line(saved: Path, monkeypatch: pytest.MonkeyPatc
     assert 2 == code
     assert 1 == len(err.splitlines())
     assert "Permission denied" in err
+
+
+def test_reschedule_to_accepts_a_time_with_its_offset(saved: Path) -> None:
+    """A script that reads a start from the saved JSON (with its UTC offset) and adds 30 minutes
+    can pass it to --to: an offset means that instant, shown in clinic time; without one,
+    --to is clinic wall-clock time."""
+    plan = ketaplan.load_plan(saved, now=NOW)
+    start = plan.session("induction-02").start + dt.timedelta(minutes=30)
+    utc = start.astimezone(dt.UTC).isoformat()  # another offset, the same instant
+    assert 0 == run("reschedule", str(saved), "induction-02", "--to", utc, "--reason", "x")[0]
+    moved = ketaplan.load_plan(saved, now=NOW).session("induction-02")
+    assert (start, "10:00") == (moved.start, f"{moved.start:%H:%M}")
+    wall = f"{start:%Y-%m-%d}T10:30"
+    assert 0 == run("reschedule", str(saved), "induction-02", "--to", wall, "--reason", "x")[0]
+    assert "10:30" == f"{ketaplan.load_plan(saved, now=NOW).session('induction-02').start:%H:%M}"

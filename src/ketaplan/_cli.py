@@ -113,7 +113,10 @@ def _plan_verbs(commands: argparse._SubParsersAction[_Parser]) -> None:
     verb("sessions", "list a saved plan's sessions with their keys, dates and status")
     verb("history", "show a saved plan's revisions")
     verb("reschedule", "move one session", key=True, reason=True).add_argument(
-        "--to", required=True, metavar="YYYY-MM-DDTHH:MM", help="the new start, clinic time"
+        "--to",
+        required=True,
+        metavar="YYYY-MM-DDTHH:MM",
+        help="the new start: clinic wall-clock time, or an instant with its UTC offset (2027-03-22T10:30:00-04:00)",
     )
     verb("defer", "shift a session and every later one", key=True, reason=True).add_argument(
         "--days", required=True, type=int, help="how many calendar days"
@@ -244,19 +247,22 @@ def _show(plan: Plan, what: str, out: TextIO) -> None:
 
 
 def _clinic_time(plan: Plan, text: str) -> dt.datetime:
+    """``--to``: clinic wall-clock time without an offset, or an instant with one."""
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
         raise SpecError(
-            "--to", text, "expected the new start in clinic time, e.g. 2027-01-20T14:00"
-        ) from None
-    if moment.tzinfo is not None:
-        raise SpecError(
             "--to",
             text,
-            "give the clinic's wall-clock time without an offset, e.g. 2027-01-20T14:00",
-        )
-    return moment.replace(tzinfo=plan.clinic.zone)
+            "expected the new start in clinic time, e.g. 2027-01-20T14:00, or with its UTC offset, e.g. 2027-01-20T14:00-05:00",
+        ) from None
+    zone = plan.clinic.zone
+    try:
+        if moment.tzinfo is not None:
+            return moment.astimezone(zone)
+        return moment.replace(tzinfo=zone)
+    except OverflowError:
+        raise SpecError("--to", text, "the date is out of range") from None
 
 
 Change = Callable[[Plan, argparse.Namespace, dt.datetime], Plan]

@@ -16,9 +16,10 @@ import attrs
 
 from ._dosing import DoseEntry
 from ._library import routes
+from ._limits import MAX_SPAN
 from ._plan import Plan, Revision, SignOff
 from ._protocol import Every, PerWeek, SessionKind
-from ._session import Move, Session, SessionStatus
+from ._session import Move, Session, SessionStatus, english_date
 from .exceptions import ScheduleError, SpecError
 
 __all__ = [
@@ -57,8 +58,8 @@ def defer(plan: Plan, key: str, days: int, *, now: dt.datetime, reason: str, by:
     Each keeps its wall-clock time; one that lands on a day the clinic cannot
     use moves on to the next day that works, and says why.
     """
-    if days < 1:
-        raise SpecError("days", days, "defer by at least 1 day")
+    if not 1 <= days <= MAX_SPAN.days:
+        raise SpecError("days", days, f"defer by 1 to {MAX_SPAN.days} days")
     first = _movable(plan, key, now)
     changed: dict[str, Session] = {}
     placed: list[Session] = [
@@ -227,6 +228,10 @@ def _rule_broken(plan: Plan, session: Session) -> str | None:
     clinic = plan.clinic
     zone = clinic.zone
     local = session.start.astimezone(zone)
+    if local.date() < plan.start:
+        return f"the plan starts on {english_date(plan.start)}; nothing is booked before it"
+    if local.date() > plan.start + MAX_SPAN:
+        return f"a plan runs at most {MAX_SPAN.days // 366} years from its start (to {english_date(plan.start + MAX_SPAN)})"
     if clinic.local(local.date(), local.time()) is None:
         return f"{local:%H:%M} does not exist on {local.date()} (the clocks go forward)"
     closed = clinic.closed_reason(local.date())
@@ -474,16 +479,26 @@ def switch_route(plan: Plan, route: str, *, now: dt.datetime, reason: str, by: s
     if new_route.session is None:
         raise SpecError("route", route, "this route has no dosing session template")
     name = new_route.session.name
+    # Sessions that happened (or were decided) keep the template they ran with,
+    # under a name of its own; only the future ones take the new route's.
+    kept = f"{name}-{old_route.name}"
+    future = {
+        s.key
+        for s in plan.sessions
+        if s.template == name and s.status is SessionStatus.SCHEDULED and s.start > now
+    }
+    past = {s.key for s in plan.sessions if s.template == name and s.key not in future}
     templates = tuple(new_route.session if t.name == name else t for t in plan.protocol.sessions)
+    if past and kept not in {t.name for t in templates}:
+        templates = (*templates, attrs.evolve(plan.protocol.template(name), name=kept))
     protocol = attrs.evolve(plan.protocol, route=new_route, sessions=templates)
-    switched = attrs.evolve(plan, protocol=protocol, doses=(), signoff=None)
+    relabelled = tuple(
+        attrs.evolve(s, template=kept) if s.key in past else s for s in plan.sessions
+    )
+    switched = attrs.evolve(plan, protocol=protocol, sessions=relabelled, doses=(), signoff=None)
     changed: dict[str, Session] = {}
     for session in plan.sessions:
-        if (
-            session.template == name
-            and session.status is SessionStatus.SCHEDULED
-            and session.start > now
-        ):
+        if session.key in future:
             end = (session.start.astimezone(dt.UTC) + new_route.session.duration).astimezone(
                 session.start.tzinfo
             )
@@ -501,7 +516,7 @@ def switch_route(plan: Plan, route: str, *, now: dt.datetime, reason: str, by: s
                     f"with the {route} route's session length: {problem}",
                 )
             changed[session.key] = candidate
-    sessions = tuple(changed.get(s.key, s) for s in plan.sessions)
+    sessions = tuple(changed.get(s.key, s) for s in switched.sessions)
     changes = (
         f"route switched from {old_route.name} to {new_route.name}",
         "every dose field is blank again and the sign-off withdrawn: clinician review needed",

@@ -18,6 +18,7 @@ import attrs
 
 from ._clinic import Clinic
 from ._dosing import DerivedValue, DoseEntry, DoseField, Quantity
+from ._limits import check_start
 from ._protocol import Protocol, SessionKind, SessionTemplate
 from ._schedule import schedule
 from ._session import Session, SessionStatus, _aware
@@ -136,7 +137,7 @@ class Plan:
     id: str = attrs.field(validator=_plan_id)
     protocol: Protocol
     clinic: Clinic
-    start: dt.date
+    start: dt.date = attrs.field(validator=lambda _p, _a, value: check_start("plan.start", value))
     sessions: tuple[Session, ...] = attrs.field(converter=to_tuple)
     preferences: Preferences = Preferences()
     patient: Patient = Patient()

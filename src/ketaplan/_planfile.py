@@ -52,14 +52,14 @@ def _plan(root: Table, *, base: Path, now: dt.datetime) -> Plan:
     start = head.require("start", dt.date)
     timezone = head.require("timezone", str)
     preferences = Preferences(
-        time=head.convert("time", parse_time, dt.time(9, 0)),
+        time=_time_of_day(head),
         weekdays=tuple(
             Weekday.parse(day, field=head.field("weekdays")) for day in head.strings("weekdays")
         ),
     )
     head.finish()
 
-    patient_table = root.table("patient")
+    patient_table = root.table("patient", private=True)
     patient = Patient(
         name=patient_table.get("name", str, ""), ref=patient_table.get("ref", str, "")
     )
@@ -85,6 +85,18 @@ def _plan(root: Table, *, base: Path, now: dt.datetime) -> Plan:
     )
 
 
+def _time_of_day(head: Table) -> dt.time:
+    """``time``: a string such as "09:30", or a TOML time such as 09:30:00."""
+    value = head.get("time", object, "09:00")
+    if isinstance(value, dt.time):
+        if value.second or value.microsecond:
+            raise SpecError(head.field("time"), value, 'expected whole minutes, e.g. "09:30"')
+        return value
+    if not isinstance(value, str):
+        raise SpecError(head.field("time"), value, 'expected a time of day, e.g. time = "09:30"')
+    return parse_time(value, field=head.field("time"))
+
+
 def _clinic(table: Table, timezone: str, *, base: Path, start: dt.date) -> Clinic:
     hours_table = table.table("hours")
     hours = {}
@@ -103,7 +115,7 @@ def _clinic(table: Table, timezone: str, *, base: Path, start: dt.date) -> Clini
         hours=hours if "hours" in table else default_hours(),
         holidays=holidays,
         closures=closures,
-        min_gap=table.convert("min_gap", parse_duration, dt.timedelta(0)),
+        min_gap=table.convert("min_gap", parse_duration, dt.timedelta(0), example='"48 h"'),
         consecutive_days=table.get("consecutive_days", bool, True),
         chairs=_positive(table, "chairs", 1),
         busy=_bookings(table, base, start, timezone),
@@ -200,7 +212,7 @@ def _phases(table: Table, protocol: Protocol) -> Protocol:
         entry = table.table(name)
         protocol = protocol.with_phase(
             name,
-            interval=entry.convert("interval", IntervalRange.parse, None),
+            interval=entry.convert("interval", IntervalRange.parse, None, example='"4 weeks"'),
             sessions=entry.optional("sessions", int),
             until=entry.optional("until", dt.date),
         )

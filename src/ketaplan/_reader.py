@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .exceptions import SpecError
+from .exceptions import NOT_SHOWN, SpecError
 
 T = TypeVar("T")
 
 _TYPE_NAMES = {
-    str: "a string",
+    str: "a string in double quotes",
     int: "a whole number",
     bool: "true or false",
     list: "a list",
@@ -29,31 +30,89 @@ _TYPE_NAMES = {
 
 
 def load_toml(path: Path, *, what: str) -> dict[str, Any]:
-    """Read a TOML file, turning every failure into a :class:`SpecError`."""
+    """Read a TOML file, turning every failure into a :class:`SpecError`.
+
+    A UTF-8 byte-order mark (as some Windows editors write) is accepted. A
+    syntax error names the field it is in, where that can be told, and the
+    line, but never the line's text: it may hold a patient's name.
+    """
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise SpecError(what, str(path), "no such file") from None
     except IsADirectoryError:
         raise SpecError(what, str(path), "expected a file, not a folder") from None
     except PermissionError:
         raise SpecError(what, str(path), "the file cannot be read (permission denied)") from None
-    except UnicodeDecodeError:
-        raise SpecError(what, str(path), "the file is not UTF-8 text") from None
+    except OSError as error:
+        raise SpecError(what, str(path), f"the file cannot be read ({error.strerror})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError(what, str(path), f"the file is over {MAX_FILE_BYTES // 1_000_000} MB")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise SpecError(what, str(path), f"the file is not UTF-8 text (line {line})") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise SpecError(what, str(path), f"not valid TOML ({error})") from None
+        raise _syntax_error(what, path, text, error) from None
+    except RecursionError:
+        raise SpecError(what, str(path), "not valid TOML (nested too deeply)") from None
+
+
+#: The largest plan or protocol file read.
+MAX_FILE_BYTES = 1_000_000
+
+_KEY = re.compile(r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*=")
+_HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
+_TOML_HINTS = {
+    "Invalid date or datetime": "dates are written 2027-02-28, a real day of the calendar",
+    "Invalid value": 'strings go in double quotes, e.g. "09:30"; dates are written 2027-02-28',
+}
+
+
+def _syntax_error(what: str, path: Path, text: str, error: tomllib.TOMLDecodeError) -> SpecError:
+    """A TOML syntax error as a message that names the field, without quoting the file."""
+    match = re.search(r"\(at line (\d+), column (\d+)\)", str(error))
+    problem = str(error).split(" (at line")[0].strip()
+    if match is None:
+        return SpecError(what, str(path), f"not valid TOML ({problem})")
+    line = int(match.group(1))
+    lines = text.splitlines()
+    table = ""
+    for earlier in lines[: line - 1]:
+        header = _HEADER.match(earlier)
+        if header:
+            table = _plain_key(header.group(1))
+    key = _KEY.match(lines[line - 1]) if 0 < line <= len(lines) else None
+    field = ".".join(part for part in (table, _plain_key(key.group(1)) if key else "") if part)
+    hint = next((h for start, h in _TOML_HINTS.items() if problem.startswith(start)), "")
+    where = f"{path}, line {line}"
+    message = f"not valid TOML at {where} ({problem})" + (f"; {hint}" if hint else "")
+    return SpecError(field or what, NOT_SHOWN, message)
+
+
+def _plain_key(text: str) -> str:
+    return ".".join(part.strip().strip("\"'") for part in text.split("."))
 
 
 class Table:
     """A TOML table under a dotted ``path``; every key must be read or it is unknown."""
 
-    def __init__(self, data: object, path: str) -> None:
+    def __init__(self, data: object, path: str, *, private: bool = False) -> None:
         if not isinstance(data, dict):
-            raise SpecError(path, data, "expected a table")
+            raise SpecError(
+                path or "file", NOT_SHOWN if private else data, "expected a table ([name])"
+            )
         self.data: dict[str, Any] = data
         self.path = path
+        self.private = private
         self._read: set[str] = set()
+
+    def _error(self, key: str, value: object, expected: str) -> SpecError:
+        """An error about ``key``; a private table's values never appear in it."""
+        return SpecError(self.field(key), NOT_SHOWN if self.private else value, expected)
 
     def field(self, key: str) -> str:
         """The dotted name of ``key`` in this table."""
@@ -75,7 +134,7 @@ class Table:
         if key not in self.data:
             raise SpecError(
                 self.field(key),
-                None,
+                NOT_SHOWN,
                 f"this field is required ({_TYPE_NAMES.get(kind, kind.__name__)})",
             )
         return self._check(key, kind)
@@ -87,10 +146,20 @@ class Table:
             return None
         return self._check(key, kind)
 
-    def convert(self, key: str, parse: Callable[..., T], default: T) -> T:
-        """Parse a string value with ``parse(text, field=...)``, or return ``default``."""
-        text = self.optional(key, str)
-        return default if text is None else parse(text, field=self.field(key))
+    def convert(self, key: str, parse: Callable[..., T], default: T, *, example: str = "") -> T:
+        """Parse a string value with ``parse(text, field=...)``, or return ``default``.
+
+        ``example`` shows the expected form when the value is not a string
+        (``'"48 h"'``).
+        """
+        self._read.add(key)
+        if key not in self.data:
+            return default
+        text = self.data[key]
+        if not isinstance(text, str):
+            form = f"a string in double quotes, e.g. {key} = {example}" if example else "a string"
+            raise self._error(key, text, f"expected {form}")
+        return parse(text, field=self.field(key))
 
     def strings(self, key: str) -> tuple[str, ...]:
         """A list of strings (a single string is taken as a list of one)."""
@@ -98,22 +167,22 @@ class Table:
         if isinstance(value, str):
             return (value,)
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise SpecError(self.field(key), value, "expected a list of strings")
+            raise self._error(key, value, "expected a list of strings")
         return tuple(value)
 
-    def table(self, key: str) -> Table:
-        """The sub-table ``key`` (empty when absent)."""
+    def table(self, key: str, *, private: bool = False) -> Table:
+        """The sub-table ``key`` (empty when absent); ``private`` hides its values in errors."""
         self._read.add(key)
-        return Table(self.data.get(key, {}), self.field(key))
+        return Table(self.data.get(key, {}), self.field(key), private=private or self.private)
 
     def tables(self, key: str) -> Iterator[Table]:
         """The array of tables ``key``, each named by its position (``phases[2]``)."""
         self._read.add(key)
         items = self.data.get(key, [])
         if not isinstance(items, list):
-            raise SpecError(self.field(key), items, f"expected an array of tables ([[{key}]])")
+            raise self._error(key, items, f"expected an array of tables ([[{key}]])")
         for number, item in enumerate(items):
-            yield Table(item, f"{self.field(key)}[{number}]")
+            yield Table(item, f"{self.field(key)}[{number}]", private=self.private)
 
     def finish(self) -> None:
         """Reject any key that was never read, suggesting the closest known one."""
@@ -129,7 +198,7 @@ class Table:
                         else "this table takes no keys"
                     )
                 )
-                raise SpecError(self.field(key), self.data[key], f"unknown key; {hint}")
+                raise SpecError(self.field(key), NOT_SHOWN, f"unknown key; {hint}")
 
     def _check(self, key: str, kind: type[T]) -> T:
         value = self.data[key]
@@ -139,7 +208,5 @@ class Table:
         if kind is dt.date and isinstance(value, dt.datetime):
             wrong = True
         if wrong:
-            raise SpecError(
-                self.field(key), value, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}"
-            )
+            raise self._error(key, value, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}")
         return value  # type: ignore[no-any-return]

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 import attrs
 
 from ._clinic import Clinic
+from ._limits import MAX_SESSIONS_PER_PHASE, MAX_SPAN, check_start
 from ._protocol import (
     Companion,
     Every,
@@ -62,6 +63,7 @@ def schedule(
     """
     if isinstance(start, dt.datetime) or not isinstance(start, dt.date):
         raise SpecError("plan.start", start, "expected a date such as 2027-01-11 (no time of day)")
+    check_start("plan.start", start)
     return _Scheduler(protocol, clinic, start, time, weekdays or protocol.weekdays).run()
 
 
@@ -178,8 +180,14 @@ class _Scheduler:
     ) -> list[Session]:
         placed: list[Session] = []
         last_day = previous.start.date() if previous is not None else None
-        count = cadence.sessions if cadence.sessions is not None else 10_000
+        count = cadence.sessions if cadence.sessions is not None else MAX_SESSIONS_PER_PHASE + 1
         for index in range(1, count + 1):
+            if index > MAX_SESSIONS_PER_PHASE:
+                raise SpecError(
+                    f"phases.{phase.name}.until",
+                    cadence.until.isoformat() if cadence.until else None,
+                    f"the phase would have more than {MAX_SESSIONS_PER_PHASE} sessions; end it sooner",
+                )
             if last_day is None:
                 low = high = self._next_preferred(earliest)
             else:
@@ -191,6 +199,12 @@ class _Scheduler:
                 (day for day in _days(low, high) if Weekday(day.weekday()) in self.weekdays), low
             )
             if cadence.until is not None and target > cadence.until:
+                if not placed:
+                    raise SpecError(
+                        f"phases.{phase.name}.until",
+                        cadence.until.isoformat(),
+                        f"the phase cannot start before {low.isoformat()}; give a later end date",
+                    )
                 break
             latest = phase.slack.after(high) if cadence.interval.fixed or last_day is None else high
             if cadence.until is not None:
@@ -240,6 +254,14 @@ class _Scheduler:
         key: str | None = None,
     ) -> Session:
         key = key or f"{phase.name}-{index:02d}"
+        horizon = self.start + MAX_SPAN
+        if target > horizon:
+            raise ScheduleError(
+                key,
+                target,
+                f"a plan runs at most {MAX_SPAN.days // 366} years from its start (to {horizon})",
+            )
+        latest = min(latest, horizon)
         if target > latest:
             moved = [s for s in self.sessions if s.phase == phase.name and s.moves]
             why = "; ".join(f"{s.key} moved ({s.moves[0]})" for s in moved[:3]) or "no day is left"

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, TypeVar
 
 import attrs
 from dateutil.relativedelta import relativedelta
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 IntervalUnit = Literal["days", "weeks", "months"]
+T = TypeVar("T")
 
 _UNIT_WORDS: dict[str, IntervalUnit] = {
     "d": "days",
@@ -51,8 +53,16 @@ _RANGE = re.compile(r"^\s*(\d+)\s*(?:-|to)\s*(\d+)\s*([a-z]+)\s*$")
 class Interval:
     """A calendar interval: a whole number of days, weeks or months."""
 
-    amount: int = attrs.field(validator=attrs.validators.ge(0))
+    amount: int
     unit: IntervalUnit = attrs.field(validator=attrs.validators.in_(("days", "weeks", "months")))
+
+    def __attrs_post_init__(self) -> None:
+        if not 0 <= self.amount * _APPROX_DAYS[self.unit] <= _LONGEST_INTERVAL_DAYS:
+            raise SpecError(
+                "interval",
+                f"{self.amount} {self.unit}",
+                f"expected at most {_LONGEST_INTERVAL_DAYS} days (5 years), e.g. '2 weeks'",
+            )
 
     @classmethod
     def parse(cls, text: str, *, field: str = "interval") -> Interval:
@@ -62,7 +72,9 @@ class Interval:
             raise SpecError(
                 field, text, "expected a number and days, weeks or months, e.g. '2 weeks'"
             )
-        return cls(int(match.group(1)), _UNIT_WORDS[match.group(2)])
+        return _checked(
+            field, text, lambda: cls(_number(match.group(1)), _UNIT_WORDS[match.group(2)])
+        )
 
     def after(self, day: dt.date) -> dt.date:
         """The date this interval after ``day``."""
@@ -116,12 +128,14 @@ class IntervalRange:
             match = _RANGE.match(text.lower())
             if match is not None and match.group(3) in _UNIT_WORDS:
                 unit = _UNIT_WORDS[match.group(3)]
-                low, high = Interval(int(match.group(1)), unit), Interval(int(match.group(2)), unit)
+                low, high = (_bounded(field, text, match.group(n), unit) for n in (1, 2))
                 _interval_order(low, high, field)
                 return cls(low, high)
         try:
             single = Interval.parse(text, field=field)
-        except SpecError:
+        except SpecError as error:
+            if error.expected.startswith("expected at most"):
+                raise
             raise SpecError(
                 field, text, "expected an interval such as '2 weeks' or a range such as '1-2 weeks'"
             ) from None
@@ -163,8 +177,34 @@ def parse_duration(text: str, *, field: str = "duration") -> dt.timedelta:
             text,
             "expected days, hours and/or minutes, e.g. '120 min', '2 h' or '1 h 30 min'",
         )
-    days, hours, minutes = (int(part) if part else 0 for part in match.groups())
-    return dt.timedelta(days=days, hours=hours, minutes=minutes)
+    days, hours, minutes = (_number(part) if part else 0 for part in match.groups())
+    value = dt.timedelta(days=days, hours=hours, minutes=minutes)
+    if value > _LONGEST_DURATION:
+        raise SpecError(field, text, f"expected at most {_LONGEST_DURATION.days} days")
+    return value
+
+
+#: The longest exact duration read (a session, a gap, a reminder, a window).
+_LONGEST_DURATION = dt.timedelta(days=366)
+#: The longest calendar interval read (about a plan's longest span).
+_LONGEST_INTERVAL_DAYS = 5 * 366
+
+
+def _number(digits: str) -> int:
+    """A whole number of at most nine digits (longer ones are out of every range here)."""
+    return int(digits) if len(digits) <= 9 else 10**9
+
+
+def _bounded(field: str, text: str, digits: str, unit: IntervalUnit) -> Interval:
+    return _checked(field, text, lambda: Interval(_number(digits), unit))
+
+
+def _checked(field: str, text: str, make: Callable[[], T]) -> T:
+    """``make()``, with any SpecError renamed to ``field`` and ``text``."""
+    try:
+        return make()
+    except SpecError as error:
+        raise SpecError(field, text, error.expected) from None
 
 
 def format_duration(value: dt.timedelta) -> str:

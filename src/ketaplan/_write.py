@@ -90,6 +90,8 @@ def write_outputs(
     ``private`` makes every file readable by its owner only (0600).
     """
     folder = Path(folder)
+    # Rendered before anything is created, so that a broken template leaves no trace.
+    rendered = render_outputs(plan, now=now, templates=templates)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -101,10 +103,12 @@ def write_outputs(
         saved = read_saved(path)
         files: dict[str, bytes] = {}
         if saved is not None:
-            plan, keep = _settle(saved, plan, path=path, now=now, replace=replace)
+            settled, keep = _settle(saved, plan, path=path, now=now, replace=replace)
             if keep is not None:
                 files[keep.name] = path.read_bytes()
-        files.update(render_outputs(plan, now=now, templates=templates))
+            if settled is not plan:
+                rendered = render_outputs(settled, now=now, templates=templates)
+        files.update(rendered)
         written = write_files(folder, files, private=private)
     return [p for p in written if p.suffix != ".bak"]
 

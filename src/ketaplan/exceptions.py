@@ -54,7 +54,10 @@ class SpecError(KetaplanError, ValueError):
         self.field = field
         self.value = value
         self.expected = expected
-        super().__init__(f"{field}: got {_show(value)}; {expected}")
+        if value is NOT_SHOWN:
+            super().__init__(f"{field}: {expected}")
+        else:
+            super().__init__(f"{field}: got {_show(value)}; {expected}")
 
 
 class UnknownProtocolError(SpecError, LookupError):
@@ -147,6 +150,29 @@ class KetaplanWarning(UserWarning):
     """Input that ketaplan accepts but that a person should look at."""
 
 
+class _NotShown:
+    """The value of a field whose content must not appear in a message (a patient's name)."""
+
+    def __repr__(self) -> str:
+        return "<not shown>"
+
+
+#: Pass as a :class:`SpecError`'s value to leave the value out of the message.
+NOT_SHOWN: object = _NotShown()
+
+
 def _show(value: object) -> str:
-    text = repr(value)
+    """A value as a person wrote it, never a Python repr such as ``datetime.date(...)``."""
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        text = value.isoformat()
+    elif isinstance(value, dict):
+        return "a table"
+    elif isinstance(value, bytes | bytearray):
+        return "binary data"
+    elif isinstance(value, str | bool | int | float | type(None)):
+        text = repr(value)
+    elif isinstance(value, list | tuple):
+        text = "[" + ", ".join(_show(item) for item in value) + "]"
+    else:
+        text = str(value)
     return text if len(text) <= 80 else text[:77] + "..."
