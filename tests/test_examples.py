@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -50,7 +51,9 @@ def python_blocks(path: Path) -> list[str]:
 def test_markdown_python_samples_run(
     path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The Python samples in the README and docs run, in order, in one namespace."""
+    """The Python samples in the README and docs run, in order, in one namespace, from a
+    folder laid out like the repository (samples find the examples as examples/...)."""
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {}
     for block in python_blocks(path):
