@@ -89,6 +89,8 @@ class _Scheduler:
         self.weekdays = frozenset(weekdays)
         self.min_gap = max(clinic.min_gap, protocol.min_gap)
         self.sessions: list[Session] = []
+        # The same sessions by local date: a slot is checked against its own day's only.
+        self.by_day: dict[dt.date, list[Session]] = {}
         self.dosing_days: list[dt.datetime] = []
         self.floor = dt.datetime.combine(start, dt.time(0), tzinfo=clinic.zone)
 
@@ -383,6 +385,8 @@ class _Scheduler:
 
     def _commit(self, session: Session, dosing: bool) -> None:
         self.sessions.append(session)
+        day = session.start.astimezone(self.clinic.zone).date()
+        self.by_day.setdefault(day, []).append(session)
         if dosing:
             self.dosing_days.append(session.start)
 
@@ -413,7 +417,9 @@ class _Scheduler:
             gap = start - self.dosing_days[-1]
             if gap < self.min_gap:
                 return f"too short a gap: {_hours(gap)} since the previous dosing session, at least {_hours(self.min_gap)} needed"
-        for other in self.sessions:
+        # Sessions fit one day's opening hours, so only that day's can overlap.
+        same_day = self.by_day.get(day, ())
+        for other in same_day:
             if other.start < end and start < other.end:
                 return f"the plan's own {other.key} is at {other.start.astimezone(self.clinic.zone):%H:%M} that day"
             if (
@@ -426,9 +432,7 @@ class _Scheduler:
                 return f"after {other.key} that day, while the patient recovers"
         if template.uses_chair:
             own = [
-                (s.start, s.end)
-                for s in self.sessions
-                if self.protocol.template(s.template).uses_chair
+                (s.start, s.end) for s in same_day if self.protocol.template(s.template).uses_chair
             ]
             if self.clinic.full(start, end, own):
                 chairs = (
