@@ -602,6 +602,61 @@ def test_markdown_timeline_lists_session_days_by_month() -> None:
         assert f"- **{month}**: treatment sessions on {', '.join(numbers)}" in text
 
 
+def _month_lines(text: str) -> dict[str, str]:
+    lines = re.findall(r"^- \*\*(\w+ \d{4})\*\*: (.*)$", text, flags=re.MULTILINE)
+    return dict(lines)
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.stem)
+def test_markdown_timeline_lists_each_day_once(path: Path) -> None:
+    """Each month lists each day once per list, in order, even when sessions share a day
+    (the KAP example has a check-in and an integration session on the same day)."""
+    plan = ketaplan.load_plan(path, now=NOW)
+    expected: dict[str, tuple[dict[int, None], dict[int, None]]] = {}
+    for session in sorted(plan.sessions, key=lambda s: (s.start, s.key)):
+        day = local(plan, session.start).date()
+        dosing, other = expected.setdefault(f"{MONTHS[day.month - 1]} {day.year}", ({}, {}))
+        (dosing if session.kind is ketaplan.SessionKind.DOSING else other)[day.day] = None
+    lines = {
+        month: "; ".join(
+            [f"treatment sessions on {', '.join(map(str, dosing))}"] * bool(dosing)
+            + [f"other sessions on {', '.join(map(str, other))}"] * bool(other)
+        )
+        for month, (dosing, other) in expected.items()
+    }
+    assert lines == _month_lines(ketaplan.render_patient_markdown(plan, now=NOW))
+
+
+def test_markdown_timeline_lists_a_shared_day_once_and_cancelled_only_if_all_are() -> None:
+    """Two sessions on one day give one entry; it is marked cancelled only when both are."""
+    plan = ketaplan.load_plan(EXAMPLES / "im-kap.toml", now=NOW)
+    shared = [s for s in plan.sessions if local(plan, s.start).date() == dt.date(2027, 3, 24)]
+    assert 2 == len(shared)
+    assert "other sessions on 16, 22, 24, 25, 31" in _month_lines(
+        ketaplan.render_patient_markdown(plan, now=NOW)
+    ).get("March 2027", "")
+
+    def cancel(keys: set[str]) -> ketaplan.Plan:
+        sessions = tuple(
+            attrs.evolve(s, status=ketaplan.SessionStatus.CANCELLED) if s.key in keys else s
+            for s in plan.sessions
+        )
+        return attrs.evolve(plan, sessions=sessions)
+
+    one = cancel({shared[0].key})
+    assert (
+        "other sessions on 16, 22, 24, 25, 31"
+        == _month_lines(ketaplan.render_patient_markdown(one, now=NOW))["March 2027"].split("; ")[1]
+    )
+    both = cancel({s.key for s in shared})
+    assert (
+        "other sessions on 16, 22, 24 (cancelled), 25, 31"
+        == _month_lines(ketaplan.render_patient_markdown(both, now=NOW))["March 2027"].split("; ")[
+            1
+        ]
+    )
+
+
 # -- custom templates ----------------------------------------------------------------
 
 HEADER = """\

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import attrs
@@ -13,10 +15,11 @@ import ics
 import pytest
 import vobject
 from ical.calendar_stream import IcsCalendarStream
+from icalendar.parser import unescape_backslash
 
 import ketaplan
 
-from .conftest import EXAMPLES, NOW
+from .conftest import EXAMPLES, NOW, toronto_clinic
 
 PLANS = sorted(EXAMPLES.glob("*.toml")) + sorted(
     (Path(__file__).parent / "data" / "plans").glob("*.toml")
@@ -251,3 +254,286 @@ def test_unusual_text_round_trips_through_every_parser() -> None:
         assert {expected} == {
             str(e["LOCATION"]) for e in icalendar.Calendar.from_ical(data).walk("VEVENT")
         }
+
+
+# -- text values are escaped (RFC 5545, 3.3.11) -------------------------------
+
+INJECTION = "X\nATTENDEE:mailto:evil@example.com"
+UNUSUAL_NAMES = [
+    "Lakeside\nWellness",
+    "Lakeside\r\nWellness",
+    "Lakeside; Wellness",
+    "Lakeside, Wellness",
+    "Lakeside \\ Wellness",
+    INJECTION,
+]
+
+
+def _with_names(clinic: str, patient: str = "", privacy: str = "standard") -> ketaplan.Plan:
+    plan = ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW)
+    return attrs.evolve(
+        plan,
+        clinic=attrs.evolve(plan.clinic, name=clinic),
+        patient=attrs.evolve(plan.patient, name=patient or plan.patient.name),
+        calendar=attrs.evolve(plan.calendar, privacy=privacy),
+    )
+
+
+def _newlines(text: str) -> str:
+    """A name as a TEXT value carries it: every line break is one newline."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _property_names(data: bytes) -> set[str]:
+    """The names of the file's properties, splitting lines at any line break, as lenient
+    parsers do."""
+    unfolded = re.sub(r"(?:\r\n|\r|\n)[ \t]", "", data.decode())
+    lines = re.split(r"\r\n|\r|\n", unfolded)
+    return {re.split(r"[;:]", line, maxsplit=1)[0].upper() for line in lines}
+
+
+@pytest.mark.parametrize("audience", ["patient", "clinic"])
+@pytest.mark.parametrize("name", UNUSUAL_NAMES, ids=repr)
+def test_clinic_name_with_line_breaks_and_separators_stays_in_its_properties(
+    name: str, audience: str
+) -> None:
+    """A clinic name with a line break, semicolon, comma or backslash is escaped everywhere it
+    appears, calendar name included: icalendar and vobject read it back whole, and no property
+    it spells (ATTENDEE) appears in the file."""
+    plan = _with_names(name)
+    data = ketaplan.render_ics(plan, now=NOW, audience=audience)  # type: ignore[arg-type]
+    calendar = icalendar.Calendar.from_ical(data)
+    parsed = vobject.readOne(data.decode())
+    if audience == "patient":
+        # icalendar reads NAME and X-WR-CALNAME as unknown values and leaves them
+        # escaped: unescape them as the TEXT values they are.
+        expected_name = f"Appointments: {_newlines(name)}"
+        assert [expected_name] * 2 == [
+            unescape_backslash(str(calendar["NAME"])),
+            unescape_backslash(str(calendar["X-WR-CALNAME"])),
+        ]
+        assert [expected_name] * 2 == [
+            parsed.contents["name"][0].value,
+            parsed.contents["x-wr-calname"][0].value,
+        ]
+    location = f"{_newlines(name)}, {plan.clinic.address}"
+    assert {location} == {str(e["LOCATION"]) for e in calendar.walk("VEVENT")}
+    assert {location} == {e.location.value for e in parsed.vevent_list}
+    assert "ATTENDEE" not in _property_names(data)
+    assert [] == [e for e in calendar.walk("VEVENT") if "ATTENDEE" in e]
+    assert all("attendee" not in e.contents for e in parsed.vevent_list)
+
+
+@pytest.mark.parametrize("audience", ["patient", "clinic"])
+@pytest.mark.parametrize("name", UNUSUAL_NAMES, ids=repr)
+def test_patient_name_at_full_privacy_stays_in_its_properties(name: str, audience: str) -> None:
+    """At full privacy the patient's name, line breaks and separators included, comes back whole
+    from icalendar and vobject in the titles (and the patient calendar's name), never as a
+    property of its own."""
+    plan = _with_names("Lakeside Wellness Clinic", patient=name, privacy="full")
+    data = ketaplan.render_ics(plan, now=NOW, audience=audience)  # type: ignore[arg-type]
+    calendar = icalendar.Calendar.from_ical(data)
+    parsed = vobject.readOne(data.decode())
+    expected = _newlines(name)
+    if audience == "patient":
+        title = f"{plan.protocol.title}: {expected}"
+        assert title == unescape_backslash(str(calendar["X-WR-CALNAME"]))
+        assert title == parsed.contents["x-wr-calname"][0].value
+    assert all(str(e["SUMMARY"]).endswith(f": {expected}") for e in calendar.walk("VEVENT"))
+    assert all(e.summary.value.endswith(f": {expected}") for e in parsed.vevent_list)
+    assert "ATTENDEE" not in _property_names(data)
+
+
+def test_injected_line_does_not_become_a_property_under_python_o(tmp_path: Path) -> None:
+    """With assertions off (python -O) a name spelling a new line still cannot add a property:
+    the escaping does not rest on an assert."""
+    script = tmp_path / "build.py"
+    script.write_text(
+        "import sys, attrs, datetime as dt, ketaplan\n"
+        "now = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)\n"
+        "plan = ketaplan.load_plan(sys.argv[1], now=now)\n"
+        "plan = attrs.evolve(plan, clinic=attrs.evolve(plan.clinic, name=sys.argv[2]),"
+        " patient=attrs.evolve(plan.patient, name=sys.argv[2]),"
+        " calendar=attrs.evolve(plan.calendar, privacy='full'))\n"
+        "sys.stdout.buffer.write(ketaplan.render_ics(plan, now=now))\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, "-O", str(script), str(EXAMPLES / "iv-induction.toml"), INJECTION],
+        capture_output=True,
+        check=True,
+    )
+    assert "ATTENDEE" not in _property_names(result.stdout)
+    assert [] == re.findall(rb"[^\r]\n|\r[^\n]", result.stdout)
+    calendar = vobject.readOne(result.stdout.decode())
+    assert "attendee" not in calendar.contents
+    assert "Lakeside" not in calendar.contents["x-wr-calname"][0].value
+    assert calendar.contents["x-wr-calname"][0].value.endswith(f": {INJECTION}")
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["export/_ics.py", "export/_documents.py", "_dosing.py", "_library.py", "_protocol.py"],
+)
+def test_no_assert_guards_user_data(module: str) -> None:
+    """The writers and the modules that read protocols and doses check nothing with assert,
+    which python -O would skip."""
+    source = Path(ketaplan.__file__).parent / module
+    assert [] == re.findall(r"^\s*assert\b", source.read_text(encoding="utf-8"), re.MULTILINE)
+
+
+# -- route- and drug-neutral text below full privacy --------------------------
+
+ROUTE_WORDS = [
+    "ketamine",
+    "esketamine",
+    "spravato",
+    "kap",
+    "infusion",
+    "infusions",
+    "iv",
+    "intravenous",
+    "line",
+    "drip",
+    "cannula",
+    "needle",
+    "nasal",
+    "intranasal",
+    "spray",
+    "sprays",
+    "device",
+    "devices",
+    "corticosteroid",
+    "decongestant",
+    "injection",
+    "injections",
+    "intramuscular",
+    "lozenge",
+    "lozenges",
+    "troche",
+    "troches",
+    "sublingual",
+    "tongue",
+    "oral",
+    "swallow",
+    "swallowed",
+    "tablet",
+    "tablets",
+]
+
+
+def _calendar_texts(data: bytes) -> list[str]:
+    """Every text an event or the calendar carries, unescaped: names, titles, descriptions,
+    locations, categories and alarm texts (time zone definitions left out)."""
+    texts = []
+    for component in icalendar.Calendar.from_ical(data).walk():
+        if component.name in ("VTIMEZONE", "STANDARD", "DAYLIGHT"):
+            continue
+        for _name, value in component.property_items(recursive=False):
+            if hasattr(value, "to_ical"):
+                texts.append(unescape_backslash(value.to_ical().decode()))
+    return texts
+
+
+def _route_words(plan: ketaplan.Plan, data: bytes) -> list[str]:
+    words = {*ROUTE_WORDS, plan.protocol.drug.lower(), plan.protocol.route.name.lower()}
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, sorted(words))) + r")\b", re.IGNORECASE)
+    return [hit for text in _calendar_texts(data) for hit in pattern.findall(text)]
+
+
+def _at(plan: ketaplan.Plan, privacy: str) -> ketaplan.Plan:
+    return attrs.evolve(plan, calendar=attrs.evolve(plan.calendar, privacy=privacy))
+
+
+def _dated(protocol: ketaplan.Protocol) -> ketaplan.Protocol:
+    """``protocol`` with every interval the clinician sets set to its shortest choice."""
+    for phase in protocol.phases:
+        cadence = phase.cadence
+        if isinstance(cadence, ketaplan.Every) and cadence.set_by_clinician:
+            low = cadence.interval.low
+            protocol = protocol.with_phase(phase.name, interval=ketaplan.IntervalRange(low, low))
+    return protocol
+
+
+@pytest.mark.parametrize("privacy", ["minimal", "standard"])
+@pytest.mark.parametrize("path", PLANS, ids=lambda p: p.stem)
+def test_patient_calendar_below_full_names_no_drug_or_route(path: Path, privacy: str) -> None:
+    """Below full privacy no text in the patient's calendar (calendar name, titles, descriptions,
+    locations, categories, alarms) names the drug, the route or a route's device."""
+    plan = _at(ketaplan.load_plan(path, now=NOW), privacy)
+    assert [] == _route_words(plan, ketaplan.render_ics(plan, now=NOW))
+
+
+@pytest.mark.parametrize("privacy", ["minimal", "standard"])
+@pytest.mark.parametrize("name", list(ketaplan.builtin_protocols()))
+def test_every_builtin_protocol_calendar_below_full_names_no_drug_or_route(
+    name: str, privacy: str
+) -> None:
+    """Every session template of every built-in protocol, dated in a plan, gives route- and
+    drug-neutral calendar text below full privacy."""
+    protocol = _dated(ketaplan.builtin_protocols()[name])
+    plan = ketaplan.Plan.create(
+        "neutral-check",
+        protocol,
+        toronto_clinic(),
+        dt.date(2027, 3, 1),
+        calendar=ketaplan.CalendarOptions(privacy=privacy),  # type: ignore[arg-type]
+        now=NOW,
+    )
+    assert {t.name for t in protocol.sessions} == {s.template for s in plan.sessions}
+    assert [] == _route_words(plan, ketaplan.render_ics(plan, now=NOW))
+
+
+def test_standard_calendar_carries_the_neutral_wording() -> None:
+    """At standard the nasal-spray plan's events still say how to prepare, in the protocol's
+    neutral wording, and its alarms carry the first such line."""
+    plan = _at(ketaplan.load_plan(EXAMPLES / "esketamine-nasal.toml", now=NOW), "standard")
+    calendar = icalendar.Calendar.from_ical(ketaplan.render_ics(plan, now=NOW))
+    event = next(e for e in calendar.walk("VEVENT") if str(e["SUMMARY"]) == "Treatment session")
+    text = str(event["DESCRIPTION"])
+    assert "Some other medicines must be used at least 1 hour before your session" in text
+    assert "you must not drive until the next day" in text
+    first = "Do not eat for 2 hours before your session, and do not drink anything for 30 minutes before."
+    assert {f"Treatment session: {first}"} == {
+        str(alarm["DESCRIPTION"]) for alarm in event.walk("VALARM")
+    }
+
+
+def test_full_calendar_keeps_the_specific_instructions() -> None:
+    """At full privacy the events keep the route's own instructions, naming the spray."""
+    plan = _at(ketaplan.load_plan(EXAMPLES / "esketamine-nasal.toml", now=NOW), "full")
+    calendar = icalendar.Calendar.from_ical(ketaplan.render_ics(plan, now=NOW))
+    texts = {str(e.get("DESCRIPTION", "")) for e in calendar.walk("VEVENT")}
+    line = "If you use a nasal corticosteroid or decongestant spray, use it at least 1 hour before your session."
+    assert any(line in text for text in texts)
+
+
+def test_template_without_calendar_wording_points_to_the_plan() -> None:
+    """A session template with instructions but no calendar wording gives, below full, only a
+    pointer to the treatment plan, and an alarm with the title alone."""
+    plan = ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW)
+    dosing = plan.protocol.template("dosing")
+    bare = attrs.evolve(
+        dosing,
+        preparation=("Bring the infusion pump diary.",),
+        aftercare=("Keep the IV site dry.",),
+        calendar_preparation=(),
+        calendar_aftercare=(),
+    )
+    protocol = attrs.evolve(
+        plan.protocol,
+        sessions=tuple(bare if t.name == "dosing" else t for t in plan.protocol.sessions),
+    )
+    plan = attrs.evolve(plan, protocol=protocol)
+    calendar = icalendar.Calendar.from_ical(ketaplan.render_ics(plan, now=NOW))
+    event = next(e for e in calendar.walk("VEVENT") if str(e["SUMMARY"]) == "Treatment session")
+    text = str(event["DESCRIPTION"])
+    assert "Before you come:\n- See your treatment plan for how to prepare." in text
+    assert "Afterwards:\n- See your treatment plan for what to do afterwards." in text
+    assert "infusion" not in text.lower()
+    assert {"Treatment session"} == {str(alarm["DESCRIPTION"]) for alarm in event.walk("VALARM")}
+    full = icalendar.Calendar.from_ical(ketaplan.render_ics(_at(plan, "full"), now=NOW))
+    assert any(
+        "- Bring the infusion pump diary." in str(e.get("DESCRIPTION", ""))
+        for e in full.walk("VEVENT")
+    )

@@ -67,3 +67,70 @@ def test_esketamine_has_three_label_phases_and_a_monitoring_form() -> None:
     assert cadences[2].startswith("every 1-2 weeks")
     assert protocol.monitoring_form is not None
     assert str(protocol.monitoring_form.due_within) == "7 days"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_builtin_template_has_calendar_wording_for_its_instructions(name: str) -> None:
+    """Each built-in session template that tells the patient how to prepare or what to do after
+    also says it in calendar wording, so that no calendar falls back to a bare pointer."""
+    protocol = ketaplan.builtin_protocols()[name]
+    missing = [
+        f"{template.name}.{key}"
+        for template in protocol.sessions
+        for key, specific, calendar in (
+            ("calendar_preparation", template.preparation, template.calendar_preparation),
+            ("calendar_aftercare", template.aftercare, template.calendar_aftercare),
+        )
+        if specific and not calendar
+    ]
+    assert [] == missing
+
+
+def _protocol_file(tmp_path: Path, dosing: str) -> ketaplan.Protocol:
+    path = tmp_path / "own.toml"
+    path.write_text(
+        '[protocol]\nname = "own"\ntitle = "Own"\nroute = "intravenous"\n\n'
+        f"[sessions.dosing]\n{dosing}\n\n"
+        '[[phases]]\nname = "induction"\ntitle = "Induction"\nsession = "dosing"\n'
+        'cadence = { every = "1 week", sessions = 2 }\nsources = ["iv-practice"]\n',
+        encoding="utf-8",
+    )
+    return ketaplan.load_protocol(str(path))
+
+
+def test_dosing_template_inherits_the_routes_calendar_wording(tmp_path: Path) -> None:
+    """A [sessions.dosing] table that keeps the route's instructions keeps its calendar wording."""
+    route = ketaplan.builtin_protocols()["iv-induction"].route.session
+    assert route is not None
+    template = _protocol_file(tmp_path, 'title = "Our session"').template("dosing")
+    assert route.calendar_preparation == template.calendar_preparation
+    assert route.calendar_aftercare == template.calendar_aftercare
+
+
+def test_replaced_instructions_drop_the_inherited_calendar_wording(tmp_path: Path) -> None:
+    """Replacing the preparation lines without new calendar wording leaves none, so a calendar
+    never carries wording that no longer matches the instructions; aftercare is inherited."""
+    template = _protocol_file(tmp_path, 'preparation = ["Fast for 8 hours."]').template("dosing")
+    route = ketaplan.builtin_protocols()["iv-induction"].route.session
+    assert route is not None
+    assert () == template.calendar_preparation
+    assert route.calendar_aftercare == template.calendar_aftercare
+
+
+def test_calendar_wording_is_read_from_a_protocol_file(tmp_path: Path) -> None:
+    """calendar_preparation and calendar_aftercare in a protocol file are the template's
+    calendar wording."""
+    template = _protocol_file(
+        tmp_path,
+        'preparation = ["Fast for 8 hours before the infusion."]\n'
+        'calendar_preparation = ["Fast for 8 hours."]\n'
+        'calendar_aftercare = ["Rest today."]',
+    ).template("dosing")
+    assert ("Fast for 8 hours.",) == template.calendar_preparation
+    assert ("Rest today.",) == template.calendar_aftercare
+
+
+def test_calendar_wording_must_be_a_list_of_strings(tmp_path: Path) -> None:
+    """A calendar_preparation that is not a list of strings is an error naming the field."""
+    with pytest.raises(ketaplan.SpecError, match=r"calendar_preparation"):
+        _protocol_file(tmp_path, "calendar_preparation = 3")

@@ -33,8 +33,20 @@ _UNIT_ALIASES = {
     "device": "devices",
     "mg/kg/h": "mg/kg/h",
 }
-_QUANTITY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(\S.*?)?\s*$")
+# An entry splits into what looks like a number (signs, digits, separators,
+# an exponent) and the rest, the unit; the number must then be plain.
+_ENTRY = re.compile(r"([+-]?[0-9.,_]*(?:[eE][+-]?[0-9]+)?)\s*(.*)", re.DOTALL)
+_PLAIN = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+#: The most digits an entry may have before the point, whatever its unit.
+MAX_WHOLE_DIGITS = 6
+#: The most digits an entry may have after the point, by unit; a whole-number
+#: field allows none.
+MAX_DECIMAL_PLACES = {"mg/kg": 4, "mg/kg/h": 4, "mg": 3, "kg": 3, "min": 1}
+#: The most digits after the point for a unit not listed above.
+DEFAULT_DECIMAL_PLACES = 4
+_EXAMPLES = {"mg/kg": "0.5", "mg/kg/h": "0.5", "kg": "72.5", "mg": "12.5", "min": "40"}
 
 
 def _name(_instance: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -72,21 +84,28 @@ class DoseField:
     def parse(self, text: object, *, field: str | None = None) -> Quantity:
         """Check an entry such as ``"72 kg"`` against this field and return it.
 
-        The unit is required and must be this field's unit; the value must be
-        positive, and whole where the field's form is ``integer``.
+        The number is written plainly, digits with an optional decimal point
+        (no comma, exponent or sign); the unit is required and must be this
+        field's unit. The value must be positive, whole where the field's form
+        is ``integer``, and at most :attr:`largest`, with at most
+        :attr:`decimal_places` digits after the point.
         """
         where = field or f"dosing.{self.name}"
         example = f"'<number> {self.unit}'"
         if isinstance(text, bool) or not isinstance(text, str | int | float):
             raise SpecError(where, text, f"expected a value with its unit, as {example}")
-        match = _QUANTITY.match(str(text))
-        if match is None:
+        match = _ENTRY.fullmatch(str(text).strip())
+        number, unit = match.groups() if match else ("", str(text))
+        if not number:
             raise SpecError(
                 where,
                 text,
                 f"expected a positive number and the unit {self.unit!r}, as {example}",
             )
-        number, unit = match.groups()
+        if number.startswith("-") and _PLAIN.fullmatch(number[1:]):
+            raise SpecError(where, text, f"expected a positive number, as {example}")
+        if not _PLAIN.fullmatch(number) or (unit and unit[0] in "0123456789.,"):
+            raise SpecError(where, text, f"the number is not valid: {self._form_text()}")
         if not unit:
             raise SpecError(
                 where, text, f"the unit is missing; write it with its unit, as {example}"
@@ -99,8 +118,54 @@ class DoseField:
             raise SpecError(where, text, f"expected a positive number, as {example}")
         if self.form == "integer" and value != value.to_integral_value():
             raise SpecError(where, text, f"expected a whole number of {self.unit}, as {example}")
+        places = self.decimal_places
+        if value > self.largest or (
+            value != value.quantize(decimal.Decimal(1).scaleb(-places), rounding=decimal.ROUND_DOWN)
+        ):
+            raise SpecError(where, text, f"expected {self._range_text()}, e.g. {self.example}")
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > places:
+            value = value.quantize(decimal.Decimal(1).scaleb(-places))  # only zeros dropped
         return Quantity(
             value.quantize(decimal.Decimal(1)) if self.form == "integer" else value, self.unit
+        )
+
+    @property
+    def decimal_places(self) -> int:
+        """How many digits an entry may have after the point: none for a whole-number field."""
+        if self.form == "integer":
+            return 0
+        return MAX_DECIMAL_PLACES.get(self.unit, DEFAULT_DECIMAL_PLACES)
+
+    @property
+    def largest(self) -> decimal.Decimal:
+        """The largest entry this field accepts: six nines before the point, and after it
+        as many as :attr:`decimal_places` allows."""
+        nines = "9" * MAX_WHOLE_DIGITS
+        if self.decimal_places:
+            nines += "." + "9" * self.decimal_places
+        return decimal.Decimal(nines)
+
+    @property
+    def example(self) -> str:
+        """A well-formed entry, to show in messages: ``"0.5 mg/kg"``, ``"2 devices"``."""
+        number = _EXAMPLES.get(self.unit, "1.5")
+        if self.form == "integer" and "." in number:
+            number = "2"
+        return f"{number} {self.unit}"
+
+    def _form_text(self) -> str:
+        if self.form == "integer":
+            return f"write a whole number with its unit, e.g. {self.example}"
+        return f"write a decimal number with a point, e.g. {self.example}"
+
+    def _range_text(self) -> str:
+        smallest = decimal.Decimal(1).scaleb(-self.decimal_places)
+        if self.form == "integer":
+            return f"a whole number of {self.unit} from 1 to {self.largest}"
+        return (
+            f"a number of {self.unit} from {smallest} to {self.largest}, "
+            f"with at most {self.decimal_places} digits after the point"
         )
 
 
@@ -144,19 +209,28 @@ class Derived:
     def compute(
         self, fields: Mapping[str, DoseField], entries: Mapping[str, Quantity]
     ) -> DerivedValue | None:
-        """The derived value, or ``None`` while any input is still blank."""
+        """The derived value, or ``None`` while any input is still blank.
+
+        The value is rounded to two decimal places, unless that would show a
+        value above zero as 0: then it is given exactly.
+        """
         if any(name not in entries for name in self.inputs):
             return None
         values = [entries[name].value for name in self.inputs]
-        if self.formula == "product":
-            result = decimal.Decimal(1)
-            for value in values:
-                result *= value
-        else:
-            result = (values[0] - 1) * values[1]
-        result = result.quantize(decimal.Decimal("0.01")).normalize()
-        if result == result.to_integral_value():
-            result = result.quantize(decimal.Decimal(1))
+        # Precise enough for the exact result of entries within DoseField's bounds.
+        with decimal.localcontext(prec=max(28, 12 * len(values))):
+            if self.formula == "product":
+                exact = decimal.Decimal(1)
+                for value in values:
+                    exact *= value
+            else:
+                exact = (values[0] - 1) * values[1]
+            result = exact.quantize(decimal.Decimal("0.01"))
+            if not result and exact:
+                result = exact
+            result = result.normalize()
+            if result == result.to_integral_value():
+                result = result.quantize(decimal.Decimal(1))
         return DerivedValue(
             self.label,
             Quantity(result, self.unit),

@@ -213,6 +213,13 @@ def _template(name: str, table: Table, base: SessionTemplate | None) -> SessionT
     def lines(key: str, inherited: tuple[str, ...]) -> tuple[str, ...]:
         return table.strings(key) if key in table else inherited
 
+    def calendar_lines(key: str, specific: str, inherited: tuple[str, ...]) -> tuple[str, ...]:
+        # Calendar wording restates the specific lines: inherit it only while
+        # those are inherited too, never next to lines it no longer matches.
+        if key in table:
+            return table.strings(key)
+        return () if specific in table else inherited
+
     checkpoints = (
         tuple(_checkpoint(item) for item in table.tables("checkpoints"))
         if "checkpoints" in table
@@ -246,6 +253,12 @@ def _template(name: str, table: Table, base: SessionTemplate | None) -> SessionT
         side_effects=lines("side_effects", base.side_effects if base else ()),
         call_the_clinic=lines("call_the_clinic", base.call_the_clinic if base else ()),
         sources=lines("sources", base.sources if base else ()),
+        calendar_preparation=calendar_lines(
+            "calendar_preparation", "preparation", base.calendar_preparation if base else ()
+        ),
+        calendar_aftercare=calendar_lines(
+            "calendar_aftercare", "aftercare", base.calendar_aftercare if base else ()
+        ),
     )
     table.finish()
     return template

@@ -84,6 +84,12 @@ class SessionTemplate:
     ``preparation``, ``during`` and ``aftercare`` are plain-language lines for
     the patient; ``uses_chair`` says whether the session takes one of the
     clinic's treatment chairs.
+
+    ``calendar_preparation`` and ``calendar_aftercare`` say the same for a
+    calendar that syncs to a third-party cloud, without naming the drug or
+    the route ("Arrange for an adult to drive you home", not "after your
+    infusion"). Calendars below ``full`` privacy use only these; where they
+    are empty, such a calendar points to the treatment plan instead.
     """
 
     name: str
@@ -99,6 +105,8 @@ class SessionTemplate:
     side_effects: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     call_the_clinic: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     sources: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    calendar_preparation: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    calendar_aftercare: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
 
     @duration.validator
     def _positive(self, attribute: attrs.Attribute[dt.timedelta], value: dt.timedelta) -> None:

@@ -899,14 +899,24 @@ def _timeline(plan: Plan) -> Timeline | None:
 def _timeline_text(
     sessions: Sequence[Session], days: Sequence[dt.date]
 ) -> tuple[TimelineMonth, ...]:
-    """The timeline in words: for each month, the days with a treatment session and with another."""
-    months: dict[tuple[int, int], tuple[list[str], list[str]]] = {}
+    """The timeline in words: for each month, the days with a treatment session and with another.
+
+    Each day is listed once in each list, however many sessions share it, and
+    marked cancelled only when every one of those sessions is.
+    """
+    # (year, month) -> (dosing days, other days), each day -> "all its sessions cancelled"
+    months: dict[tuple[int, int], tuple[dict[int, bool], dict[int, bool]]] = {}
     for session, day in zip(sessions, days, strict=True):
-        dosing, other = months.setdefault((day.year, day.month), ([], []))
-        mark = f"{day.day}" + (" (cancelled)" if session.status is SessionStatus.CANCELLED else "")
-        (dosing if session.kind is SessionKind.DOSING else other).append(mark)
+        dosing, other = months.setdefault((day.year, day.month), ({}, {}))
+        found = dosing if session.kind is SessionKind.DOSING else other
+        cancelled = session.status is SessionStatus.CANCELLED
+        found[day.day] = found.get(day.day, True) and cancelled
+
+    def listed(found: dict[int, bool]) -> str:
+        return ", ".join(f"{day}" + (" (cancelled)" if gone else "") for day, gone in found.items())
+
     return tuple(
-        TimelineMonth(f"{_MONTHS[month - 1]} {year}", ", ".join(dosing), ", ".join(other))
+        TimelineMonth(f"{_MONTHS[month - 1]} {year}", listed(dosing), listed(other))
         for (year, month), (dosing, other) in months.items()
     )
 

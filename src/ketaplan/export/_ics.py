@@ -4,8 +4,15 @@ Privacy levels decide what an event says (see ``docs/calendar.md``):
 
 - ``minimal``: an appointment, its time and the clinic's address; nothing more.
 - ``standard`` (default): the kind of session and its preparation and
-  aftercare; never the patient, the drug or the route.
-- ``full``: patient, drug, route, phase and "session n of N".
+  aftercare in the session template's calendar wording
+  (``calendar_preparation``, ``calendar_aftercare``), or a pointer to the
+  treatment plan where it has none; never the patient, the drug or the route.
+- ``full``: patient, drug, route, phase and "session n of N", and the
+  session's own preparation and aftercare.
+
+Every text value is an iCalendar TEXT value (RFC 5545, 3.3.11), escaped by
+icalendar: a line break, comma, semicolon or backslash in a clinic's or a
+patient's name stays inside its property.
 
 UIDs come from :meth:`~ketaplan.Plan.uid`: stable and free of personal data.
 """
@@ -21,13 +28,16 @@ import attrs
 import icalendar
 
 from .._plan import Plan
-from .._protocol import SessionKind
+from .._protocol import SessionKind, SessionTemplate
 from .._session import Session, SessionStatus
 from .._units import format_duration
 
 __all__ = ["fingerprint", "render_ics"]
 
 PRODID = "-//ketaplan//ketaplan//EN"
+
+PREPARE_POINTER = "See your treatment plan for how to prepare."
+AFTERCARE_POINTER = "See your treatment plan for what to do afterwards."
 
 
 Audience = Literal["patient", "clinic"]
@@ -62,7 +72,7 @@ def render_ics(plan: Plan, *, now: dt.datetime, audience: Audience = "patient") 
         prodid=PRODID,
         method="PUBLISH",
         calscale="GREGORIAN",
-        name=_calendar_name(view),
+        name=_text(_calendar_name(view)),
         uid=_hash(f"calendar\x00{audience}\x00{plan.id}"),
         subcomponents=[_timezone(zone, first, last), *events],
     )
@@ -79,6 +89,16 @@ def fingerprint(plan: Plan, session: Session) -> bytes:
         event = _event(_View(plan, audience), attrs.evolve(session, sequence=0), stamp)
         parts.append(event.to_ical())
     return b"".join(parts)
+
+
+def _text(value: str) -> icalendar.vText:
+    """``value`` as a TEXT value, escaped when written.
+
+    icalendar escapes SUMMARY, DESCRIPTION, LOCATION and CATEGORIES by
+    itself, but types NAME and X-WR-CALNAME as unknown values and writes a
+    plain string there verbatim: a line break in a name would end the line.
+    """
+    return icalendar.vText(value)
 
 
 def _hash(text: str) -> str:
@@ -134,6 +154,7 @@ def description(
     if privacy == "minimal":
         return ""
     template = plan.template(session)
+    preparation, aftercare = instructions(template, privacy)
     parts = []
     if session.status is SessionStatus.CANCELLED:
         parts.append("Cancelled: this session no longer takes place.")
@@ -159,11 +180,31 @@ def description(
         return "\n\n".join(parts)
     if session.moves:
         parts.append("Moved: " + "; ".join(str(move) for move in session.moves) + ".")
-    if template.preparation:
-        parts.append("Before you come:\n" + "\n".join(f"- {line}" for line in template.preparation))
-    if template.aftercare:
-        parts.append("Afterwards:\n" + "\n".join(f"- {line}" for line in template.aftercare))
+    if preparation:
+        parts.append("Before you come:\n" + "\n".join(f"- {line}" for line in preparation))
+    if aftercare:
+        parts.append("Afterwards:\n" + "\n".join(f"- {line}" for line in aftercare))
     return "\n\n".join(parts)
+
+
+def instructions(
+    template: SessionTemplate, privacy: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The preparation and aftercare lines an event at ``privacy`` may carry.
+
+    ``full`` gives the template's own lines. Below it an event names neither
+    the drug nor the route, so it carries only the template's calendar
+    wording, or a pointer to the treatment plan where the template has none.
+    """
+    if privacy == "full":
+        return template.preparation, template.aftercare
+    if privacy == "minimal":
+        return (), ()
+    preparation = template.calendar_preparation or (
+        (PREPARE_POINTER,) if template.preparation else ()
+    )
+    aftercare = template.calendar_aftercare or ((AFTERCARE_POINTER,) if template.aftercare else ())
+    return preparation, aftercare
 
 
 def _location(view: _View, session: Session) -> str:
@@ -208,12 +249,12 @@ def _alarm(view: _View, session: Session, before: dt.timedelta) -> icalendar.Ala
     alarm.add("action", "DISPLAY")
     alarm.add("trigger", -before)
     text = summary(view.plan, session, view.privacy)
-    template = view.plan.template(session)
+    preparation, _ = instructions(view.plan.template(session), view.privacy)
     if (
-        view.privacy != "minimal"
-        and template.preparation
+        preparation
+        and preparation[0] != PREPARE_POINTER
         and session.kind is not SessionKind.CONSULTATION
     ):
-        text = f"{text}: {template.preparation[0]}"
+        text = f"{text}: {preparation[0]}"
     alarm.add("description", text)
     return alarm
