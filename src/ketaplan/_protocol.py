@@ -18,6 +18,7 @@ from typing import Literal
 import attrs
 
 from ._dosing import Derived, DoseField
+from ._limits import MAX_SESSIONS_PER_PHASE, check_sessions
 from ._units import DurationRange, Interval, IntervalRange, Weekday
 from ._values import to_tuple
 from .exceptions import SpecError
@@ -121,12 +122,16 @@ class PerWeek:
     Weeks count from the phase's first session, as a label's "weeks 1-4" do.
     """
 
-    low: int = attrs.field(validator=attrs.validators.ge(1))
-    high: int = attrs.field(validator=attrs.validators.ge(1))
-    weeks: int = attrs.field(validator=attrs.validators.ge(1))
-    sessions: int = attrs.field(validator=attrs.validators.ge(1))
+    low: int
+    high: int
+    weeks: int
+    sessions: int
 
     def __attrs_post_init__(self) -> None:
+        for name, value in (("per_week", self.low), ("per_week", self.high), ("weeks", self.weeks)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+                raise SpecError(f"cadence.{name}", value, "expected a whole number of at least 1")
+        check_sessions("cadence.sessions", self.sessions)
         if self.high < self.low:
             raise SpecError(
                 "cadence.per_week", [self.low, self.high], "the smaller number comes first"
@@ -152,13 +157,13 @@ class Every:
     """
 
     interval: IntervalRange
-    sessions: int | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.ge(1))
-    )
+    sessions: int | None = None
     until: dt.date | None = None
     set_by_clinician: bool = False
 
     def __attrs_post_init__(self) -> None:
+        if self.sessions is not None:
+            check_sessions("cadence.sessions", self.sessions)
         if self.sessions is None and self.until is None:
             raise SpecError("cadence", "every", "give a number of sessions or an end date (until)")
 
@@ -177,6 +182,14 @@ class Offsets:
 
     offsets: tuple[Interval, ...] = attrs.field(converter=to_tuple)
 
+    def __attrs_post_init__(self) -> None:
+        if not 1 <= len(self.offsets) <= MAX_SESSIONS_PER_PHASE:
+            raise SpecError(
+                "cadence.offsets",
+                len(self.offsets),
+                f"list from 1 to {MAX_SESSIONS_PER_PHASE} offsets, e.g. ['0 days', '4 weeks']",
+            )
+
     def __str__(self) -> str:
         return "at " + ", ".join(str(o) if o.amount else "the start" for o in self.offsets)
 
@@ -193,9 +206,11 @@ class Taper:
     intervals: tuple[Interval, ...] = attrs.field(converter=to_tuple)
 
     def __attrs_post_init__(self) -> None:
-        if not self.intervals:
+        if not 1 <= len(self.intervals) <= MAX_SESSIONS_PER_PHASE:
             raise SpecError(
-                "cadence.taper", [], "list at least one interval, e.g. ['1 week', '2 weeks']"
+                "cadence.taper",
+                len(self.intervals),
+                f"list from 1 to {MAX_SESSIONS_PER_PHASE} intervals, e.g. ['1 week', '2 weeks']",
             )
 
     def __str__(self) -> str:
@@ -441,6 +456,7 @@ class Protocol:
                 )
             cadence = attrs.evolve(cadence, interval=interval, set_by_clinician=False)
         if sessions is not None:
+            check_sessions(f"{where}.sessions", sessions)
             if isinstance(cadence, Offsets | Taper):
                 raise SpecError(
                     f"{where}.sessions", sessions, f"phase {name!r} has a fixed number of sessions"
