@@ -271,11 +271,9 @@ class _Scheduler:
         is_dosing = template.kind is SessionKind.DOSING
         moves: list[Move] = []
         for day in _days(target, latest):
-            reason = (extra and extra(day)) or self._day_reason(day, template, dosing=is_dosing)
-            slot = None
-            if reason is None:
+            slot = (extra and extra(day)) or self._day_reason(day, template, dosing=is_dosing)
+            if slot is None:
                 slot = self._slot(day, self.time, template)
-                reason = slot if isinstance(slot, str) else None
             if isinstance(slot, _Slot):
                 session = Session(
                     key=key,
@@ -290,8 +288,7 @@ class _Scheduler:
                 )
                 self._commit(session, is_dosing)
                 return session
-            assert reason is not None
-            moves.append(Move(day, reason))
+            moves.append(Move(day, slot))
         first = moves[0] if moves else Move(target, "no day to try")
         raise ScheduleError(key, target, f"{rule}; no day up to {latest} is free (first: {first})")
 
