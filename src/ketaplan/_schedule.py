@@ -271,9 +271,8 @@ class _Scheduler:
         is_dosing = template.kind is SessionKind.DOSING
         moves: list[Move] = []
         for day in _days(target, latest):
-            slot = (extra and extra(day)) or self._day_reason(day, template, dosing=is_dosing)
-            if slot is None:
-                slot = self._slot(day, self.time, template)
+            closed = (extra and extra(day)) or self._day_reason(day, template, dosing=is_dosing)
+            slot = closed if closed is not None else self._slot(day, self.time, template)
             if isinstance(slot, _Slot):
                 session = Session(
                     key=key,
