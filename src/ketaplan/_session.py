@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Callable
 
 import attrs
 
@@ -17,6 +18,20 @@ __all__ = ["Move", "Session", "SessionStatus"]
 def _aware(instance: object, attribute: attrs.Attribute[dt.datetime], value: dt.datetime) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise SpecError(attribute.name, value, "expected an aware datetime (with a time zone)")
+
+
+def _at_least(least: int) -> Callable[[object, attrs.Attribute[int], int], None]:
+    def check(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise SpecError(attribute.name, value, f"expected a whole number of at least {least}")
+
+    return check
+
+
+def _instant(value: dt.datetime) -> int:
+    """Microseconds since 0001-01-01 UTC, for comparing without overflow near years 1 and 9999."""
+    offset = value.utcoffset() or dt.timedelta(0)
+    return (value.replace(tzinfo=None) - dt.datetime.min - offset) // dt.timedelta(microseconds=1)
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -58,13 +73,15 @@ class Session:
     session shares the index of the session it is tied to (``anchor``).
     ``moves`` is empty unless the session moved off the date its cadence
     gave (``planned``), and then says why. ``sequence`` counts the changes
-    calendars have seen (iCalendar SEQUENCE).
+    calendars have seen (iCalendar SEQUENCE). A session ends after it starts,
+    as instants: 01:15 in the hour the clocks go back repeats comes after
+    01:30 in the first one.
     """
 
     key: str
     kind: SessionKind = attrs.field(converter=SessionKind)
     phase: str
-    index: int
+    index: int = attrs.field(validator=_at_least(1))
     start: dt.datetime = attrs.field(validator=_aware)
     end: dt.datetime = attrs.field(validator=_aware)
     template: str
@@ -73,7 +90,18 @@ class Session:
     planned: dt.date | None = None
     moves: tuple[Move, ...] = attrs.field(default=(), converter=to_tuple)
     assessments: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
-    sequence: int = 0
+    sequence: int = attrs.field(default=0, validator=_at_least(0))
+
+    @end.validator
+    def _after_start(self, attribute: attrs.Attribute[dt.datetime], value: dt.datetime) -> None:
+        # As instants: two wall-clock times in one zone compare as wall clocks,
+        # and the hour the clocks go back repeats.
+        if _instant(value) <= _instant(self.start):
+            raise SpecError(
+                "end",
+                value.isoformat(),
+                f"session {self.key!r} must end after it starts ({self.start.isoformat()})",
+            )
 
     @property
     def moved(self) -> bool:
