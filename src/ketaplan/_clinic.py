@@ -9,6 +9,7 @@ import zoneinfo
 from collections.abc import Iterable, Mapping
 
 import attrs
+import dateutil.tz
 import holidays as _holidays
 
 from ._units import Weekday, format_duration
@@ -88,23 +89,56 @@ class Closure:
 
 
 def _aware(_instance: object, attribute: attrs.Attribute[dt.datetime], value: dt.datetime) -> None:
-    if value.tzinfo is None or value.utcoffset() is None:
+    if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
+        shown = value.isoformat() if isinstance(value, dt.date) else value
         raise SpecError(
-            f"busy.{attribute.name}", value, "expected an aware datetime (with a time zone)"
+            f"busy.{attribute.name}", shown, "expected an aware datetime (with a time zone)"
         )
+
+
+def instant(value: dt.datetime) -> dt.datetime:
+    """``value`` as the same instant at its fixed UTC offset.
+
+    A local time that does not exist, because the clocks went forward over it,
+    is read as RFC 5545 (3.3.5) says: with the UTC offset before the gap, so
+    02:30 on the night clocks jump from 02:00 to 03:00 is 03:30. A fixed
+    offset compares as an instant and is what a saved plan holds, so a value
+    in the repeated autumn hour (``fold=1``) stays equal to itself once saved.
+    Anything else (a naive time, not a datetime) is left for the validator.
+    """
+    if not isinstance(value, dt.datetime) or value.utcoffset() is None:
+        return value
+    try:
+        if not dateutil.tz.datetime_exists(value):
+            value = dateutil.tz.resolve_imaginary(value)
+    except OverflowError:  # within a day of year 1 or 9999: keep the offset as given
+        pass
+    offset = value.utcoffset()
+    if offset is None:
+        return value
+    return value.replace(tzinfo=dt.timezone(offset), fold=0)
 
 
 @attrs.frozen
 class Busy:
-    """An existing booking that takes one chair from ``start`` to ``end``."""
+    """An existing booking that takes one chair from ``start`` to ``end``.
 
-    start: dt.datetime = attrs.field(validator=_aware)
-    end: dt.datetime = attrs.field(validator=_aware)
+    Both are instants at a fixed UTC offset (see :func:`instant`): given in
+    a zone, they are converted, and an end that is not after the start, as
+    instants, is an error.
+    """
+
+    start: dt.datetime = attrs.field(converter=instant, validator=_aware)
+    end: dt.datetime = attrs.field(converter=instant, validator=_aware)
     label: str = ""
 
     def __attrs_post_init__(self) -> None:
-        if self.end <= self.start:
-            raise SpecError("busy.end", self.end, f"the end comes after the start ({self.start})")
+        if self.end <= self.start:  # fixed offsets: compared as instants
+            raise SpecError(
+                "busy.end",
+                self.end.isoformat(),
+                f"expected an end after the start ({self.start.isoformat()})",
+            )
 
 
 def _zone(_instance: object, attribute: attrs.Attribute[str], value: str) -> None:
