@@ -298,3 +298,20 @@ def test_defer_by_an_absurd_number_of_days_is_a_clear_error(plan: ketaplan.Plan)
     """Deferring by more days than a plan may span is refused, naming the limit."""
     with pytest.raises(ketaplan.SpecError, match=r"defer by 1 to \d+ days"):
         ketaplan.defer(plan, "induction-02", 99_999_999, now=START, reason="x")
+
+
+def test_rules_compare_instants_on_the_night_the_clocks_go_back() -> None:
+    """On the autumn night, 00:30-01:20 EDT ends an hour before 01:10-01:40 EST starts:
+    moving a session there is not an overlap, though the wall clocks say so."""
+    saved = EXAMPLES.parent / "tests" / "data" / "saved" / "fall-back.json"
+    plan = ketaplan.plan_from_json(saved.read_bytes())
+    first = plan.session("consultation")
+    later = first.start - dt.timedelta(minutes=30)
+    moved = ketaplan.reschedule(
+        plan, "consultation", later, now=START - dt.timedelta(days=60), reason="x"
+    )
+    assert later == moved.session("consultation").start
+    busy = ketaplan.Busy(later, later + first.duration)
+    clinic = attrs.evolve(plan.clinic, busy=(busy,))
+    other = plan.session("induction-01-integration")
+    assert not clinic.full(other.start, other.end)

@@ -148,8 +148,10 @@ def _zone(_instance: object, attribute: attrs.Attribute[str], value: str) -> Non
 @functools.cache
 def _load_zone(key: str, field: str) -> zoneinfo.ZoneInfo:
     try:
+        if not isinstance(key, str) or len(key) > 64:
+            raise ValueError(key)
         return zoneinfo.ZoneInfo(key)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         raise SpecError(
             field, key, "expected an IANA time zone such as 'America/Toronto' or 'Europe/London'"
         ) from None
@@ -273,8 +275,12 @@ class Clinic:
         extra: Iterable[tuple[dt.datetime, dt.datetime]] = (),
     ) -> bool:
         """Whether all chairs are taken at some moment between ``start`` and ``end``."""
+        # Compared as instants (UTC): on the night the clocks go back, times
+        # in one zone that read the same are an hour apart.
+        start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
         edges: list[tuple[dt.datetime, int]] = []
         for busy_start, busy_end in (*((b.start, b.end) for b in self.busy), *extra):
+            busy_start, busy_end = busy_start.astimezone(dt.UTC), busy_end.astimezone(dt.UTC)
             if busy_start < end and start < busy_end:
                 edges.append((max(busy_start, start), 1))
                 edges.append((min(busy_end, end), -1))

@@ -20,6 +20,7 @@ from ._limits import MAX_SPAN
 from ._plan import Plan, Revision, SignOff
 from ._protocol import Every, PerWeek, SessionKind
 from ._session import Move, Session, SessionStatus, english_date
+from ._units import format_duration
 from .exceptions import ScheduleError, SpecError
 
 __all__ = [
@@ -243,14 +244,17 @@ def _rule_broken(plan: Plan, session: Session) -> str | None:
     others = [
         s for s in plan.sessions if s.key != session.key and s.status is SessionStatus.SCHEDULED
     ]
+    # Instants, not wall clocks: on the night the clocks go back, 01:10 EST
+    # comes after 01:50 EDT although it reads earlier.
+    start, end = _instant(session.start), _instant(session.end)
     for other in others:
-        if other.start < session.end and session.start < other.end:
+        if _instant(other.start) < end and start < _instant(other.end):
             return f"it would overlap {other.key}"
     if session.kind is SessionKind.DOSING:
         gap = max(clinic.min_gap, plan.protocol.min_gap)
         for other in others:
-            if other.kind is SessionKind.DOSING and abs(other.start - session.start) < gap:
-                return f"too short a gap to {other.key}: at least {gap} between dosing sessions"
+            if other.kind is SessionKind.DOSING and abs(_instant(other.start) - start) < gap:
+                return f"too short a gap to {other.key}: at least {format_duration(gap)} between dosing sessions"
             if (
                 other.kind is SessionKind.DOSING
                 and not clinic.consecutive_days
@@ -262,6 +266,10 @@ def _rule_broken(plan: Plan, session: Session) -> str | None:
         if clinic.full(session.start, session.end, own):
             return f"full: every chair is booked between {local:%H:%M} and {session.end.astimezone(zone):%H:%M}"
     return None
+
+
+def _instant(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC)
 
 
 _SEARCH_DAYS = 60

@@ -410,13 +410,13 @@ class _Scheduler:
         if outside is not None:
             return outside
         if template.kind is SessionKind.DOSING and self.dosing_days and self.min_gap:
-            gap = start - self.dosing_days[-1]
+            gap = start.astimezone(dt.UTC) - self.dosing_days[-1].astimezone(dt.UTC)
             if gap < self.min_gap:
                 return f"too short a gap: {_hours(gap)} since the previous dosing session, at least {_hours(self.min_gap)} needed"
         # Sessions fit one day's opening hours, so only that day's can overlap.
         same_day = self.by_day.get(day, ())
         for other in same_day:
-            if other.start < end and start < other.end:
+            if _utc(other.start) < _utc(end) and _utc(start) < _utc(other.end):
                 return f"the plan's own {other.key} is at {other.start.astimezone(self.clinic.zone):%H:%M} that day"
             if (
                 not after_dosing
@@ -483,6 +483,11 @@ class _Scheduler:
             attrs.evolve(s, assessments=tuple(dict.fromkeys(due[s.key]))) if s.key in due else s
             for s in self.sessions
         ]
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """Instants compare right on the night the clocks go back; wall clocks in one zone do not."""
+    return moment.astimezone(dt.UTC)
 
 
 def _days(first: dt.date, last: dt.date) -> Iterator[dt.date]:

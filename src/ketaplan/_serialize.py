@@ -73,7 +73,7 @@ MAX_BYTES = 20_000_000
 #: How deeply a saved plan's objects and lists may nest (a real plan: 8).
 MAX_DEPTH = 32
 #: The most sessions a saved plan holds.
-MAX_SESSIONS = 5_000
+MAX_SESSIONS = 2_000
 #: The largest whole number in a saved plan (iCalendar's largest integer).
 MAX_INT = 2**31 - 1
 #: The range of dates a saved plan's dates and datetimes (as instants in UTC)
