@@ -108,6 +108,8 @@ def instant(value: dt.datetime) -> dt.datetime:
     """
     if not isinstance(value, dt.datetime) or value.utcoffset() is None:
         return value
+    if isinstance(value.tzinfo, dt.timezone):  # already fixed: every local time exists
+        return value.replace(fold=0)
     try:
         if not dateutil.tz.datetime_exists(value):
             value = dateutil.tz.resolve_imaginary(value)
