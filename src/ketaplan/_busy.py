@@ -213,6 +213,12 @@ def _read(
     text = _text(data)
     lines = _content_lines(text)
     outlines = _outline(lines)
+    if any(outline.name == "VTIMEZONE" for outline in outlines):
+        # icalendar keeps, for the whole process, the first time zone it built
+        # for a TZID that is not an IANA name, and reads every later file's
+        # times with it. Start afresh (same provider) so that this file's own
+        # VTIMEZONE decides what its times mean.
+        icalendar.timezone.tzp.use(icalendar.timezone.tzp.name)
     try:
         calendars = icalendar.Calendar.from_ical(text, multiple=True)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):

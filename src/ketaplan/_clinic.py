@@ -12,6 +12,7 @@ import attrs
 import dateutil.tz
 import holidays as _holidays
 
+from ._limits import check_date
 from ._units import Weekday, format_duration
 from ._values import to_tuple
 from .exceptions import SpecError
@@ -76,6 +77,8 @@ class Closure:
     reason: str = "clinic closed"
 
     def __attrs_post_init__(self) -> None:
+        check_date("clinic.closures", self.first)
+        check_date("clinic.closures", self.last)
         if self.last < self.first:
             raise SpecError(
                 "clinic.closures",

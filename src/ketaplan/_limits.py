@@ -12,10 +12,13 @@ import datetime as dt
 from .exceptions import SpecError
 
 __all__ = [
+    "EARLIEST_DATE",
     "EARLIEST_START",
+    "LATEST_DATE",
     "LATEST_START",
     "MAX_SESSIONS_PER_PHASE",
     "MAX_SPAN",
+    "check_date",
     "check_sessions",
     "check_start",
 ]
@@ -44,6 +47,21 @@ def check_start(field: str, value: dt.date) -> None:
             field,
             value.isoformat(),
             f"expected a date from {EARLIEST_START.isoformat()} to {LATEST_START.isoformat()}",
+        )
+
+
+#: The range of any date a plan holds (closures, bookings, a phase's end).
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2999, 12, 31)
+
+
+def check_date(field: str, value: dt.date) -> None:
+    """Refuse a date outside :data:`EARLIEST_DATE` to :data:`LATEST_DATE`."""
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise SpecError(
+            field,
+            value.isoformat(),
+            f"expected a date from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}",
         )
 
 

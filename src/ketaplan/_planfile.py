@@ -194,8 +194,13 @@ def _documents(table: Table, base: Path) -> DocumentOptions:
     table.finish()
     if not folder:
         return DocumentOptions()
-    path = (base / folder).resolve()
-    if not path.is_dir():
+    path = base / folder
+    try:
+        path = path.resolve()
+        found = path.is_dir()
+    except (OSError, ValueError):
+        found = False
+    if not found:
         raise SpecError(
             table.field("templates"),
             folder,

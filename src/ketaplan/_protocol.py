@@ -18,7 +18,7 @@ from typing import Literal
 import attrs
 
 from ._dosing import Derived, DoseField
-from ._limits import MAX_SESSIONS_PER_PHASE, check_sessions
+from ._limits import MAX_SESSIONS_PER_PHASE, check_date, check_sessions
 from ._units import DurationRange, Interval, IntervalRange, Weekday
 from ._values import to_tuple
 from .exceptions import SpecError
@@ -164,6 +164,8 @@ class Every:
     def __attrs_post_init__(self) -> None:
         if self.sessions is not None:
             check_sessions("cadence.sessions", self.sessions)
+        if self.until is not None:
+            check_date("cadence.until", self.until)
         if self.sessions is None and self.until is None:
             raise SpecError("cadence", "every", "give a number of sessions or an end date (until)")
 

@@ -198,7 +198,9 @@ class Table:
                         else "this table takes no keys"
                     )
                 )
-                raise SpecError(self.field(key), NOT_SHOWN, f"unknown key; {hint}")
+                # A private table's keys may be personal too: name the table only.
+                field = self.path if self.private else self.field(key)
+                raise SpecError(field, NOT_SHOWN, f"unknown key; {hint}")
 
     def _check(self, key: str, kind: type[T]) -> T:
         value = self.data[key]

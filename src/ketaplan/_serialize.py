@@ -38,6 +38,7 @@ from cattrs.preconf.json import make_converter
 
 from ._clinic import Clinic, Hours
 from ._dosing import Quantity
+from ._limits import EARLIEST_DATE, LATEST_DATE
 from ._plan import _PLAN_ID, Plan
 from ._protocol import Cadence, Every, Offsets, PerWeek, Taper
 from ._units import (
@@ -78,8 +79,8 @@ MAX_SESSIONS = 2_000
 MAX_INT = 2**31 - 1
 #: The range of dates a saved plan's dates and datetimes (as instants in UTC)
 #: fall in: beyond it, a time cannot always be moved between time zones.
-EARLIEST = dt.date(1900, 1, 1)
-LATEST = dt.date(2999, 12, 31)
+EARLIEST = EARLIEST_DATE
+LATEST = LATEST_DATE
 
 _DATETIME = "expected an ISO 8601 datetime with its UTC offset, e.g. 2027-03-22T10:30:00-04:00"
 _DATE = "expected an ISO 8601 date, e.g. 2027-03-22"

@@ -54,10 +54,12 @@ class SpecError(KetaplanError, ValueError):
         self.field = field
         self.value = value
         self.expected = expected
+        shown = _cut(field, 80)
         if value is NOT_SHOWN:
-            super().__init__(f"{field}: {expected}")
+            message = f"{shown}: {expected}"
         else:
-            super().__init__(f"{field}: got {_show(value)}; {expected}")
+            message = f"{shown}: got {_show(value)}; {expected}"
+        super().__init__(_cut(message, MAX_MESSAGE))
 
 
 class UnknownProtocolError(SpecError, LookupError):
@@ -75,7 +77,9 @@ class ScheduleError(KetaplanError, ValueError):
         self.session_key = session_key
         self.date = date
         self.rule = rule
-        super().__init__(f"cannot schedule session {session_key!r} on or after {date}: {rule}")
+        super().__init__(
+            _cut(f"cannot schedule session {session_key!r} on or after {date}: {rule}", MAX_MESSAGE)
+        )
 
 
 class TemplateError(KetaplanError, ValueError):
@@ -175,4 +179,12 @@ def _show(value: object) -> str:
         text = "[" + ", ".join(_show(item) for item in value) + "]"
     else:
         text = str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return _cut(text, 80)
+
+
+#: The longest message a :class:`SpecError` gives: a line a person reads.
+MAX_MESSAGE = 290
+
+
+def _cut(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 3] + "..."
