@@ -393,6 +393,31 @@ def test_a_series_ending_in_any_common_until_form_is_read(tmp_path: Path, until:
     assert [(at(13, 9), at(13, 12)), (at(20, 9), at(20, 12))] == [(b.start, b.end) for b in busy]
 
 
+def test_each_file_is_read_with_its_own_time_zone_definitions(tmp_path: Path) -> None:
+    """Two files defining the same non-IANA TZID differently are each read with their own
+    VTIMEZONE, not with whichever file was read first."""
+
+    def defined(offset: str) -> bytes:
+        zone = (
+            "BEGIN:VTIMEZONE",
+            "TZID:Lakeside Local",
+            "BEGIN:STANDARD",
+            "DTSTART:19700101T000000",
+            f"TZOFFSETFROM:{offset}",
+            f"TZOFFSETTO:{offset}",
+            "END:STANDARD",
+            "END:VTIMEZONE",
+        )
+        return ics(*zone, *(line.replace(ZONE, "Lakeside Local") for line in event()))
+
+    starts = []
+    for name, offset in (("west.ics", "-0500"), ("east.ics", "+0100")):
+        (tmp_path / name).write_bytes(defined(offset))
+        busy = read_busy(tmp_path / name, start=dt.date(2027, 1, 11), zone=TORONTO)
+        starts.extend(b.start.isoformat() for b in busy)
+    assert ["2027-01-13T09:00:00-05:00", "2027-01-13T09:00:00+01:00"] == starts
+
+
 def test_a_booking_that_lasts_no_time_blocks_nothing(tmp_path: Path) -> None:
     """DTEND equal to DTSTART is legal iCalendar: such a booking is skipped, not refused."""
     data = ics(
