@@ -56,3 +56,33 @@ def preferences() -> st.SearchStrategy[ketaplan.Preferences]:
 def starts() -> st.SearchStrategy[dt.date]:
     """Start dates over two years, so every DST change and holiday season comes up."""
     return st.dates(dt.date(2026, 1, 1), dt.date(2027, 12, 31))
+
+
+def odd_texts() -> st.SearchStrategy[str]:
+    """Text a clinic might paste into a name, address or reason: line breaks, NUL,
+    emoji, right-to-left marks, iCalendar and template syntax, mixed with plain text."""
+    pieces = st.sampled_from(
+        [
+            "\n",
+            "\r\n",
+            "\r",
+            "\x00",
+            "\t",
+            ";",
+            ",",
+            "\\",
+            ":",
+            '"',
+            "💉",
+            "👩🏽‍⚕️",
+            "\u202e",
+            "\u200b",
+            "\u2028",
+            "مرحبا",
+            "BEGIN:VEVENT",
+            "X\nATTENDEE:mailto:evil@example.com",
+            "{{ 7 * 7 }}",
+            "<b>bold</b>",
+        ]
+    )
+    return st.lists(st.one_of(pieces, st.text(max_size=6)), max_size=8).map("".join)
