@@ -13,6 +13,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import stat
@@ -363,10 +364,17 @@ def _end_before_start(data: dict[str, object]) -> None:
     session["end"] = (start - dt.timedelta(hours=1)).isoformat()
 
 
+def _long_timezone(data: dict[str, object]) -> None:
+    clinic = data["clinic"]
+    assert isinstance(clinic, dict)
+    clinic["timezone"] = "America/" + "x" * 300
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
         pytest.param(_end_before_start, "end", id="session-ends-before-it-starts"),
+        pytest.param(_long_timezone, "timezone", id="timezone-over-255-characters"),
         pytest.param(
             b"[" * 100_000 + b"]" * 100_000, "nested too deeply", id="json-nested-100000-deep"
         ),
@@ -380,7 +388,7 @@ def test_a_damaged_saved_plan_is_refused_by_every_command(
     saved: Path,
     epoch: Callable[[str], None],
 ) -> None:
-    """A saved plan whose session ends before it starts, or JSON nested 100,000 deep, is refused by build, dose and sessions with one `error:` line; nothing is written."""
+    """A saved plan whose session ends before it starts, whose time zone name is 308 characters long, or JSON nested 100,000 deep, is refused by build, dose and sessions with one `error:` line; nothing is written."""
     if isinstance(content, bytes):
         saved.write_bytes(content)
         before = content
@@ -392,11 +400,86 @@ def test_a_damaged_saved_plan_is_refused_by_every_command(
         "sessions": ["sessions", saved],
     }[command]
     code, _, err = run(*args)
+    message = error_line(err)
     assert 2 == code
-    assert expected in error_line(err)
+    assert expected in message
+    assert [] == fuzzing.message_problems(message)
     assert before == saved.read_bytes()
     assert [] == files_under(saved.parent / "again")
     assert [] == [p for p in saved.parent.iterdir() if p.suffix == ".tmp"]
+
+
+MEMORY_LIMIT = 2 * 1024**3
+
+
+def _limit_memory() -> None:  # pragma: no cover (runs in the child process)
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def _special_input(kind: str, folder: Path) -> list[str]:
+    """Arguments for `ketaplan` that make it read a device, a FIFO or a pathological TOML key."""
+    folder.mkdir()
+    if kind == "plan-json-is-dev-zero":
+        (folder / "plan.json").symlink_to("/dev/zero")
+        return ["build", str(folder / "plan.json"), "--out", str(folder / "out")]
+    if kind == "plan-file-is-a-fifo":
+        os.mkfifo(folder / "plan.toml")
+        return ["build", str(folder / "plan.toml"), "--out", str(folder / "out")]
+    replacements = {
+        "busy-is-dev-zero": ("chairs = 2", 'chairs = 2\nbusy = "/dev/zero"'),
+        "protocol-is-dev-zero": ('protocol = "iv-induction"', 'protocol = "/dev/zero"'),
+        "protocol-is-a-fifo": ('protocol = "iv-induction"', 'protocol = "protocol.toml"'),
+        "dotted-key-30000-deep": ("[plan]", "a" + ".a" * 30_000 + " = 1\n\n[plan]"),
+    }
+    path = plan_file(folder, "iv-induction", replacements[kind])
+    if kind == "protocol-is-a-fifo":
+        os.mkfifo(folder / "protocol.toml")
+    return ["build", str(path), "--out", str(folder / "out")]
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "busy-is-dev-zero",
+        "protocol-is-dev-zero",
+        "plan-json-is-dev-zero",
+        "plan-file-is-a-fifo",
+        "protocol-is-a-fifo",
+        "dotted-key-30000-deep",
+    ],
+)
+def test_endless_or_pathological_inputs_are_refused_quickly(kind: str, tmp_path: Path) -> None:
+    """A plan, protocol or bookings file that is a device such as /dev/zero or a FIFO, or a 60 KB
+    plan file with a dotted key 30,000 deep, is refused within seconds, in 2 GB of memory, with
+    one `error:` line (run in a child process, so that a failure cannot exhaust the test run)."""
+    args = _special_input(kind, tmp_path / "in")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "ketaplan", *args],
+            env={**os.environ, "SOURCE_DATE_EPOCH": BUILT},
+            capture_output=True,
+            text=True,
+            timeout=10,
+            preexec_fn=_limit_memory,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"ketaplan {' '.join(args)[:80]}... still running after 10 s")
+    assert 2 == done.returncode, done.stderr[-500:]
+    error_line(done.stderr)
+    assert [] == files_under(tmp_path / "in" / "out")
+
+
+def test_an_edit_through_a_symbolic_link_changes_the_plan_it_points_to(
+    saved: Path, epoch: Callable[[str], None]
+) -> None:
+    """`dose current.json ...` where current.json links to the saved plan changes the saved plan and keeps the link."""
+    link = saved.parent / "current.json"
+    link.symlink_to(saved.name)
+    epoch(EDITED)
+    assert (0, "") == run("dose", link, "body_weight", "72 kg")[::2]
+    assert link.is_symlink()
+    assert 2 == ketaplan.load_plan(saved, now=NOW).revision
 
 
 def test_reschedule_to_a_time_with_an_offset_means_that_instant(
@@ -449,7 +532,7 @@ EDITS = {
 }
 
 
-@pytest.mark.parametrize("target", ["toml", "missing", "folder", "missing-folder"])
+@pytest.mark.parametrize("target", ["toml", "missing", "folder", "folder.json", "missing-folder"])
 @pytest.mark.parametrize("edit", sorted(EDITS))
 def test_edits_need_a_saved_plan_json_and_create_nothing(
     edit: str, target: str, tmp_path: Path, epoch: Callable[[str], None]
@@ -458,9 +541,11 @@ def test_edits_need_a_saved_plan_json_and_create_nothing(
     paths = {
         "toml": plan_file(tmp_path, "iv-induction"),
         "missing": tmp_path / "missing.json",
-        "folder": tmp_path / "folder.json",
+        "folder": tmp_path / "plans",
+        "folder.json": tmp_path / "folder.json",
         "missing-folder": tmp_path / "nowhere" / "plan.json",
     }
+    (tmp_path / "plans").mkdir()
     (tmp_path / "folder.json").mkdir()
     before = files_under(tmp_path)
     target_path = paths[target]
@@ -595,12 +680,27 @@ def test_concurrent_edits_and_builds_lose_nothing(saved: Path, tmp_path: Path) -
 # --- 4. killed edits --------------------------------------------------------------
 
 KILL_COPIES = 4
-KILLS_PER_COPY = 26
+KILLS_PER_COPY = 30
 
 
-def _kill_trials(copy: Path, number: int, env: dict[str, str]) -> list[float]:
+def _kill_trials(copy: Path, number: int, env: dict[str, str]) -> tuple[int, int]:
+    """Start an edit on ``copy`` and SIGKILL it after a seeded random delay, again and again.
+
+    The delays run from 0 to a little over the time one whole edit takes on this
+    machine under this load (measured first), so kills land at every stage: while
+    Python starts, while the plan is read, while the lock is held and while the
+    new file is written. Returns (edits killed while running, edits that finished).
+    """
     rng = random.Random(SEED + number)
-    delays = []
+    began = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "ketaplan", "dose", str(copy), "body_weight", "72 kg"],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    whole = time.monotonic() - began
+    killed = finished = 0
     for trial in range(KILLS_PER_COPY):
         args = (
             ["dose", str(copy), "body_weight", f"{60 + trial} kg"]
@@ -613,16 +713,18 @@ def _kill_trials(copy: Path, number: int, env: dict[str, str]) -> list[float]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        delay = rng.uniform(0, 0.6)
-        time.sleep(delay)
-        worker.send_signal(signal.SIGKILL)
+        time.sleep(rng.uniform(0, 1.2 * whole))
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGKILL)
+            killed += 1
+        else:
+            finished += 1
         worker.wait(timeout=60)
-        delays.append(delay)
-    return delays
+    return killed, finished
 
 
 def test_killed_edits_leave_a_plan_that_loads(saved: Path, tmp_path: Path) -> None:
-    """An edit killed at a random moment (over 100 times, on four copies at once) leaves a plan that loads with revisions 1..n; the next edit succeeds and no temporary or lock file remains beside the plan."""
+    """An edit killed at a random moment (120 edits, on four copies at once) leaves a plan that loads with revisions 1..n; the next edit succeeds and no temporary or lock file remains beside the plan."""
     env = {**os.environ, "SOURCE_DATE_EPOCH": EDITED}
     copies = []
     for number in range(KILL_COPIES):
@@ -630,8 +732,11 @@ def test_killed_edits_leave_a_plan_that_loads(saved: Path, tmp_path: Path) -> No
         folder.mkdir()
         copies.append(Path(shutil.copy(saved, folder / saved.name)))
     with concurrent.futures.ThreadPoolExecutor(KILL_COPIES) as pool:
-        delays = list(pool.map(_kill_trials, copies, range(KILL_COPIES), [env] * KILL_COPIES))
-    assert KILL_COPIES * KILLS_PER_COPY == sum(len(d) for d in delays)
+        trials = list(pool.map(_kill_trials, copies, range(KILL_COPIES), [env] * KILL_COPIES))
+    killed, finished = (sum(counts) for counts in zip(*trials, strict=True))
+    assert KILL_COPIES * KILLS_PER_COPY == killed + finished
+    assert killed >= 60, "most edits are killed while they run"
+    assert finished >= 1, "the delays reach the end of an edit"
     for copy in copies:
         done = subprocess.run(
             [sys.executable, "-m", "ketaplan", "dose", str(copy), "infusion_minutes", "40 min"],
