@@ -37,6 +37,7 @@ from ._lifecycle import (
 from ._plan import (
     CalendarOptions,
     DocumentOptions,
+    FhirOptions,
     Patient,
     PendingPhase,
     Plan,
@@ -87,6 +88,8 @@ from .export import (
     render_patient_html,
     render_patient_markdown,
 )
+from .export._fhir import plan_to_fhir
+from .export._fhir_protocol import protocol_to_fhir
 
 __version__ = "0.1.0"
 
@@ -106,6 +109,7 @@ __all__ = [
     "DoseField",
     "DurationRange",
     "Every",
+    "FhirOptions",
     "Hours",
     "Interval",
     "IntervalRange",
@@ -153,7 +157,9 @@ __all__ = [
     "miss",
     "omit",
     "plan_from_json",
+    "plan_to_fhir",
     "plan_to_json",
+    "protocol_to_fhir",
     "publish",
     "reconcile",
     "render_clinician_html",

@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
         "--out", metavar="OUTDIR", type=Path, required=True, help="folder for the output files"
     )
     build.add_argument(
+        "--fhir",
+        action="store_true",
+        help="also write <plan id>.fhir.json, the plan as a FHIR R4 transaction Bundle (see docs/fhir.md)",
+    )
+    build.add_argument(
         "--replace",
         action="store_true",
         help="start the plan over even though its saved JSON in OUTDIR was changed since it was built (the saved JSON is kept beside it as a .bak file)",
@@ -199,7 +204,9 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
         source = arguments.planfile
         if source.suffix.lower() == ".json" and _same_file(source, folder / source.name):
             # The saved plan rebuilt in its own folder: read it under its lock.
-            for path in write_saved_outputs(source, now=now, private=arguments.private):
+            for path in write_saved_outputs(
+                source, now=now, private=arguments.private, fhir=arguments.fhir
+            ):
                 out.write(f"{path}\n")
             return 0
         plan = load_plan(source, now=now)
@@ -209,6 +216,7 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
         now=now,
         replace=getattr(arguments, "replace", False),
         private=arguments.private,
+        fhir=getattr(arguments, "fhir", False),
     )
     for path in written:
         out.write(f"{path}\n")

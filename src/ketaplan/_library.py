@@ -10,6 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
+import json
+import os
+import stat
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -33,7 +36,7 @@ from ._protocol import (
     SessionTemplate,
     Taper,
 )
-from ._reader import Table, load_toml
+from ._reader import MAX_FILE_BYTES, Table, load_toml
 from ._units import DurationRange, Interval, IntervalRange, Weekday, parse_duration
 from .exceptions import SpecError, UnknownProtocolError
 
@@ -79,22 +82,65 @@ def builtin_protocols() -> dict[str, Protocol]:
 
 
 def load_protocol(reference: str, *, base: Path | None = None) -> Protocol:
-    """A built-in protocol by name, or a protocol file by path (relative to ``base``)."""
+    """A built-in protocol by name, or a protocol file by path (relative to ``base``):
+    a ``.toml`` protocol file, or a ``.json`` FHIR R4 PlanDefinition as
+    :func:`ketaplan.protocol_to_fhir` writes it."""
     known = builtin_protocols()
     if reference in known:
         return known[reference]
-    if reference.endswith(".toml") or "/" in reference or "\\" in reference:
+    if reference.endswith((".toml", ".json")) or "/" in reference or "\\" in reference:
         path = Path(reference)
         if base is not None and not path.is_absolute():
             path = base / path
+        if path.suffix.lower() == ".json":
+            return _plan_definition(path)
         return protocol_from_toml(load_toml(path, what="plan.protocol"), str(path))
     close = difflib.get_close_matches(reference, list(known), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise UnknownProtocolError(
         "plan.protocol",
         reference,
-        f"{hint}built-in protocols are {', '.join(known)}; or give a path to a .toml file",
+        f"{hint}built-in protocols are {', '.join(known)}; or give a path to a .toml protocol file or a .json PlanDefinition",
     )
+
+
+def _plan_definition(path: Path) -> Protocol:
+    """The protocol in a FHIR PlanDefinition file (JSON)."""
+    from .export._fhir_protocol import protocol_from_fhir  # the exporters import this module
+
+    try:
+        # Opened without blocking and read only if it is a plain file: a FIFO or a
+        # device such as /dev/zero is refused at once.
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(handle, "rb") as file:
+            mode = os.fstat(file.fileno()).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(path)
+            if not stat.S_ISREG(mode):
+                raise SpecError("plan.protocol", str(path), "expected a regular file")
+            data = file.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise SpecError("plan.protocol", str(path), "no such file") from None
+    except IsADirectoryError:
+        raise SpecError("plan.protocol", str(path), "expected a file, not a folder") from None
+    except OSError as error:
+        raise SpecError(
+            "plan.protocol", str(path), f"the file cannot be read ({error.strerror})"
+        ) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError(
+            "plan.protocol", str(path), f"the file is over {MAX_FILE_BYTES // 1_000_000} MB"
+        )
+    try:
+        document = json.loads(data)
+    except RecursionError:
+        raise SpecError("plan.protocol", str(path), "not valid JSON (nested too deeply)") from None
+    except UnicodeDecodeError:
+        raise SpecError("plan.protocol", str(path), "not valid JSON (not UTF-8 text)") from None
+    except ValueError as error:
+        problem = error.msg if isinstance(error, json.JSONDecodeError) else "a number is too long"
+        raise SpecError("plan.protocol", str(path), f"not valid JSON ({problem})") from None
+    return protocol_from_fhir(document)
 
 
 def protocol_from_toml(data: dict[str, Any], origin: str) -> Protocol:

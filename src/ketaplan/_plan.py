@@ -29,6 +29,7 @@ from .exceptions import SpecError
 __all__ = [
     "CalendarOptions",
     "DocumentOptions",
+    "FhirOptions",
     "Patient",
     "PendingPhase",
     "Plan",
@@ -93,6 +94,31 @@ class DocumentOptions:
     templates: str = ""
 
 
+def _uri(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or any(c.isspace() for c in value) or len(value) > 255:
+        raise SpecError(
+            f"fhir.{attribute.name}",
+            value,
+            "expected a URI without spaces, e.g. 'https://clinic.example/mrn' (empty: ketaplan's own)",
+        )
+
+
+def _flag(instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
+    if not isinstance(value, bool):
+        raise SpecError(f"fhir.{attribute.name}", value, "expected true or false")
+
+
+@attrs.frozen
+class FhirOptions:
+    """Whether a build also writes the plan as a FHIR R4 Bundle (``<plan id>.fhir.json``),
+    and the identifier systems it uses (empty: ketaplan's own, see docs/fhir.md):
+    ``system`` for the exported resources, ``patient_system`` for the patient reference."""
+
+    enabled: bool = attrs.field(default=False, validator=_flag)
+    system: str = attrs.field(default="", validator=_uri)
+    patient_system: str = attrs.field(default="", validator=_uri)
+
+
 @attrs.frozen
 class SignOff:
     """The clinician who signed the plan, and when."""
@@ -148,6 +174,7 @@ class Plan:
     history: tuple[Revision, ...] = attrs.field(default=(), converter=to_tuple)
     signoff: SignOff | None = None
     flags: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    fhir: FhirOptions = FhirOptions()
 
     def __attrs_post_init__(self) -> None:
         keys = {session.key for session in self.sessions}

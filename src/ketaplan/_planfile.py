@@ -11,11 +11,21 @@ import datetime as dt
 import zoneinfo
 from pathlib import Path
 
+import attrs
+
 from ._busy import read_busy
 from ._clinic import Busy, Clinic, Closure, Hours, default_hours
 from ._dosing import DoseEntry
 from ._library import load_protocol
-from ._plan import CalendarOptions, DocumentOptions, Patient, Plan, Preferences, Privacy
+from ._plan import (
+    CalendarOptions,
+    DocumentOptions,
+    FhirOptions,
+    Patient,
+    Plan,
+    Preferences,
+    Privacy,
+)
 from ._protocol import Protocol
 from ._reader import Table, load_toml
 from ._serialize import plan_from_json
@@ -68,10 +78,11 @@ def _plan(root: Table, *, base: Path, now: dt.datetime) -> Plan:
     clinic = _clinic(root.table("clinic"), timezone, base=base, start=start)
     calendar = _calendar(root.table("calendar"))
     documents = _documents(root.table("documents"), base)
+    fhir = _fhir(root.table("fhir"))
     protocol = _phases(root.table("phases"), protocol)
     doses = _doses(root.table("dosing"), protocol)
     root.finish()
-    return Plan.create(
+    plan = Plan.create(
         plan_id,
         protocol,
         clinic,
@@ -83,6 +94,7 @@ def _plan(root: Table, *, base: Path, now: dt.datetime) -> Plan:
         doses=doses,
         now=now,
     )
+    return attrs.evolve(plan, fhir=fhir)
 
 
 def _time_of_day(head: Table) -> dt.time:
@@ -207,6 +219,18 @@ def _documents(table: Table, base: Path) -> DocumentOptions:
             f"no such folder ({path}); give a folder of template files",
         )
     return DocumentOptions(templates=str(path))
+
+
+def _fhir(table: Table) -> FhirOptions:
+    """``[fhir]``: ``enabled`` writes ``<plan id>.fhir.json`` on every build; ``system`` and
+    ``patient_system`` are the identifier systems (empty: ketaplan's own)."""
+    options = FhirOptions(
+        enabled=table.get("enabled", bool, False),
+        system=table.get("system", str, ""),
+        patient_system=table.get("patient_system", str, ""),
+    )
+    table.finish()
+    return options
 
 
 def _phases(table: Table, protocol: Protocol) -> Protocol:

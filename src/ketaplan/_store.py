@@ -48,6 +48,7 @@ OUTPUT_SUFFIXES = (
     "-patient.md",
     "-clinician.html",
     "-clinician.md",
+    ".fhir.json",
 )
 
 #: Revisions that come from building a plan file rather than from a person's change.

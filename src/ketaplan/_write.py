@@ -25,21 +25,28 @@ from .export import (
     render_patient_html,
     render_patient_markdown,
 )
+from .export._fhir import render_fhir
 
 __all__ = ["render_outputs", "write_outputs", "write_saved_outputs"]
 
 
 def render_outputs(
-    plan: Plan, *, now: dt.datetime, templates: str | os.PathLike[str] | None = None
+    plan: Plan,
+    *,
+    now: dt.datetime,
+    templates: str | os.PathLike[str] | None = None,
+    fhir: bool = False,
 ) -> dict[str, bytes]:
     """Every output file of ``plan`` by file name, rendered in memory.
 
     ``templates`` is a folder of document templates that override the shipped
     ones by file name (see docs/documents.md, "Restyling"); by default the
     plan's own folder (``[documents] templates`` in its plan file), if any.
+    ``fhir`` adds ``<plan id>.fhir.json``, the plan as a FHIR R4 transaction
+    Bundle, as the plan's own ``[fhir] enabled`` does.
     """
     templates = templates or plan.documents.templates or None
-    return {
+    files = {
         f"{plan.id}.ics": render_ics(plan, now=now),
         f"{plan.id}-clinic.ics": render_ics(plan, now=now, audience="clinic"),
         f"{plan.id}.json": plan_to_json(plan).encode(),
@@ -54,6 +61,9 @@ def render_outputs(
             plan, now=now, templates=templates
         ).encode(),
     }
+    if fhir or plan.fhir.enabled:
+        files[f"{plan.id}.fhir.json"] = render_fhir(plan, now=now)
+    return files
 
 
 def write_outputs(
@@ -64,8 +74,11 @@ def write_outputs(
     templates: str | os.PathLike[str] | None = None,
     replace: bool = False,
     private: bool = False,
+    fhir: bool = False,
 ) -> list[Path]:
     """Write the plan's calendars, JSON and documents into ``folder`` and return their paths.
+
+    ``fhir`` also writes ``<plan id>.fhir.json`` (as the plan's ``[fhir] enabled`` does).
 
     When ``folder`` already holds a saved plan with the same id, that plan is
     the clinic's record and is read again under its lock:
@@ -91,7 +104,7 @@ def write_outputs(
     """
     folder = Path(folder)
     # Rendered before anything is created, so that a broken template leaves no trace.
-    rendered = render_outputs(plan, now=now, templates=templates)
+    rendered = render_outputs(plan, now=now, templates=templates, fhir=fhir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -107,7 +120,7 @@ def write_outputs(
             if keep is not None:
                 files[keep.name] = path.read_bytes()
             if settled is not plan:
-                rendered = render_outputs(settled, now=now, templates=templates)
+                rendered = render_outputs(settled, now=now, templates=templates, fhir=fhir)
         files.update(rendered)
         written = write_files(folder, files, private=private)
     return [p for p in written if p.suffix != ".bak"]
@@ -119,6 +132,7 @@ def write_saved_outputs(
     now: dt.datetime,
     templates: str | os.PathLike[str] | None = None,
     private: bool = False,
+    fhir: bool = False,
 ) -> list[Path]:
     """Write the files of the plan saved at ``path`` into its own folder.
 
@@ -130,7 +144,7 @@ def write_saved_outputs(
         saved = read_saved(path)
         if saved is None:
             raise SpecError("plan file", str(path), "no such file")
-        files = render_outputs(saved, now=now, templates=templates)
+        files = render_outputs(saved, now=now, templates=templates, fhir=fhir)
         return write_files(path.parent, files, private=private)
 
 
