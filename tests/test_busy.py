@@ -42,13 +42,15 @@ def test_bookings_expand_series_and_skip_what_does_not_block() -> None:
 
 
 def test_scheduler_works_around_full_slots_and_says_why() -> None:
-    """Sessions move off the full slots, keep the freed ones, and each move names the full slot."""
+    """Sessions move off the full slots (to a free time the same day when there is one, else to
+    another day), keep the freed ones, and each move names the full slot."""
     plan = ketaplan.load_plan(DATA / "plan.toml", now=NOW)
     dosing = {s.key: s for s in plan.sessions if s.kind is ketaplan.SessionKind.DOSING}
     days = [s.start.date().day for s in dosing.values()]
-    assert [14, 15, 18, 20, 25, 27] == days
+    assert [13, 15, 18, 20, 25, 27] == days
+    assert dt.time(12, 0) == dosing["induction-01"].start.time()
     assert (
-        "full: the only chair is booked between 09:30 and 11:30"
+        "09:30: full: the only chair is booked between 09:30 and 11:30"
         == dosing["induction-01"].moves[0].rule
     )
     assert (

@@ -289,9 +289,12 @@ def test_moved_sessions_say_why_in_the_patient_document() -> None:
     """A session moved off a holiday says so, with the holiday, in the patient's row."""
     page = Page(ketaplan.render_patient_html(demo(), now=NOW))
 
-    row = next(row for row in page.rows if row[:2] == ["Tuesday", "16 February 2027"])
+    row = next(row for row in page.rows if row[:2] == ["Wednesday", "17 February 2027"])
 
-    expected = "Moved from Monday 15 February 2027: statutory holiday: Family Day (CA-ON)."
+    expected = (
+        "Moved from Monday 15 February 2027. Mon 15 Feb 2027: statutory holiday: Family Day"
+        " (CA-ON); Tue 16 Feb 2027: Tuesday is not a preferred weekday."
+    )
     assert expected == row[-1]
 
 
@@ -562,7 +565,7 @@ def test_timeline_is_accessible_and_scales_to_the_page() -> None:
     assert "img" == svg.get("role")
     assert "timeline-title timeline-desc" == svg.get("aria-labelledby")
     assert "Timeline of your course" == svg.findtext(f"{SVG}title")
-    assert (svg.findtext(f"{SVG}desc") or "").startswith("Consultation: 1 session, Tuesday 16")
+    assert (svg.findtext(f"{SVG}desc") or "").startswith("Consultation: 1 session, Wednesday 17")
     assert ("100%", None) == (svg.get("width"), svg.get("height"))
     assert (720, True) == (width, 0 < height < 400)
     texts = [e.text for e in svg.iter(f"{SVG}text")]

@@ -127,7 +127,7 @@ def test_the_base_of_the_damaged_files_loads() -> None:
         ),
         (
             "dosing-overlap.json",
-            "sessions[1].start: got \"2026-12-16T09:30:00-05:00\"; session 'induction-01' breaks a clinic rule: it would overlap induction-02 (saved plan 'lakeside-iv-0107')",
+            "sessions[1].start: got \"2026-12-16T09:30:00-05:00\"; session 'induction-01' breaks a clinic rule: the plan's own induction-02 is at 10:00 that day (saved plan 'lakeside-iv-0107')",
         ),
         (
             "missing-anchor.json",
@@ -171,7 +171,7 @@ def test_the_base_of_the_damaged_files_loads() -> None:
         ),
         (
             "fall-back-overlap.json",
-            "sessions[0].start: got \"2026-11-01T01:00:00-04:00\"; session 'consultation' breaks a clinic rule: it would overlap induction-01-integration",
+            "sessions[0].start: got \"2026-11-01T01:00:00-04:00\"; session 'consultation' breaks a clinic rule: the plan's own induction-01-integration is at 01:30 that day",
         ),
     ],
 )

@@ -18,9 +18,9 @@ from ._dosing import DoseEntry
 from ._library import routes
 from ._limits import MAX_SPAN
 from ._plan import Plan, Revision, SignOff
-from ._protocol import Every, PerWeek, SessionKind
-from ._session import Move, Session, SessionStatus, english_date
-from ._units import format_duration
+from ._protocol import Every, PerWeek
+from ._rules import Own, Rules, phase_window
+from ._session import Move, Session, SessionStatus
 from .exceptions import ScheduleError, SpecError
 
 __all__ = [
@@ -225,51 +225,13 @@ def _at(session: Session, start: dt.datetime) -> Session:
 
 
 def _rule_broken(plan: Plan, session: Session) -> str | None:
-    """The rule ``session`` would break at its new time, or ``None``."""
-    clinic = plan.clinic
-    zone = clinic.zone
-    local = session.start.astimezone(zone)
-    if local.date() < plan.start:
-        return f"the plan starts on {english_date(plan.start)}; nothing is booked before it"
-    if local.date() > plan.start + MAX_SPAN:
-        return f"a plan runs at most {MAX_SPAN.days // 366} years from its start (to {english_date(plan.start + MAX_SPAN)})"
-    if clinic.local(local.date(), local.time()) is None:
-        return f"{local:%H:%M} does not exist on {local.date()} (the clocks go forward)"
-    closed = clinic.closed_reason(local.date())
-    if closed is not None:
-        return closed
-    outside = clinic.hours_reason(session.start, session.end)
-    if outside is not None:
-        return outside
-    others = [
+    """The rule ``session`` would break at its time among the plan's other scheduled
+    sessions, or ``None``: the rule book's answer (:mod:`ketaplan._rules`)."""
+    others = (
         s for s in plan.sessions if s.key != session.key and s.status is SessionStatus.SCHEDULED
-    ]
-    # Instants, not wall clocks: on the night the clocks go back, 01:10 EST
-    # comes after 01:50 EDT although it reads earlier.
-    start, end = _instant(session.start), _instant(session.end)
-    for other in others:
-        if _instant(other.start) < end and start < _instant(other.end):
-            return f"it would overlap {other.key}"
-    if session.kind is SessionKind.DOSING:
-        gap = max(clinic.min_gap, plan.protocol.min_gap)
-        for other in others:
-            if other.kind is SessionKind.DOSING and abs(_instant(other.start) - start) < gap:
-                return f"too short a gap to {other.key}: at least {format_duration(gap)} between dosing sessions"
-            if (
-                other.kind is SessionKind.DOSING
-                and not clinic.consecutive_days
-                and abs((other.start.astimezone(zone).date() - local.date()).days) < 2
-            ):
-                return f"no dosing on consecutive days ({other.key} is the day before or after)"
-    if plan.template(session).uses_chair:
-        own = [(s.start, s.end) for s in others if plan.template(s).uses_chair]
-        if clinic.full(session.start, session.end, own):
-            return f"full: every chair is booked between {local:%H:%M} and {session.end.astimezone(zone):%H:%M}"
-    return None
-
-
-def _instant(moment: dt.datetime) -> dt.datetime:
-    return moment.astimezone(dt.UTC)
+    )
+    rules = Rules(plan.protocol, plan.clinic, plan.start)
+    return rules.check(session, Own(plan.clinic.zone, others))
 
 
 _SEARCH_DAYS = 60
@@ -278,16 +240,27 @@ _SEARCH_DAYS = 60
 def _first_day_that_works(
     plan: Plan, placed: list[Session], session: Session, day: dt.date, time: dt.time
 ) -> tuple[Session, tuple[Move, ...]]:
-    """``session`` at ``time`` on ``day`` or the first later day whose slot breaks no rule
-    among the ``placed`` sessions, with the days passed over and why."""
-    others = attrs.evolve(plan, sessions=tuple(placed))
+    """``session`` at ``time`` on ``day`` or, failing that, at the nearest other time that
+    day or on the first later day that keeps every rule among the ``placed`` sessions, with
+    each day or time passed over and why."""
+    zone = plan.clinic.zone
+    rules = Rules(plan.protocol, plan.clinic, plan.start)
+    own = Own(zone, (s for s in placed if s.key != session.key))
+    template = plan.template(session)
     moves: list[Move] = []
     for _attempt in range(_SEARCH_DAYS):
-        candidate = _at(session, dt.datetime.combine(day, time, tzinfo=plan.clinic.zone))
-        problem = _rule_broken(others, candidate)
-        if problem is None:
-            return candidate, tuple(moves)
-        moves.append(Move(day, problem))
+        first: str | None = None
+        for at in rules.times(day, template, time):
+            candidate = _at(session, dt.datetime.combine(day, at, tzinfo=zone))
+            problem = rules.check(candidate, own)
+            if problem is None:
+                if at != time:
+                    moves.append(Move(day, f"{time:%H:%M}: {first}"))
+                return candidate, tuple(moves)
+            first = first or problem
+            if rules.closed(day) is not None:
+                break
+        moves.append(Move(day, first or "no time that day fits"))
         day += _DAY
     raise ScheduleError(
         session.key, day, f"no day within {_SEARCH_DAYS} days works (first: {moves[0]})"
@@ -296,22 +269,10 @@ def _first_day_that_works(
 
 def _window_broken(plan: Plan, session: Session) -> str | None:
     """The phase rule a moved session would break: a per-week phase's window and weekly cap."""
-    cadence = plan.protocol.phase(session.phase).cadence
-    if not isinstance(cadence, PerWeek) or session.anchor is not None:
+    if session.anchor is not None:
         return None
-    zone = plan.clinic.zone
-    days = sorted(
-        (session.start if s.key == session.key else s.start).astimezone(zone).date()
-        for s in plan.sessions
-        if s.phase == session.phase and s.anchor is None and s.status is not SessionStatus.CANCELLED
-    )
-    origin = days[0]
-    if days[-1] >= origin + dt.timedelta(weeks=cadence.weeks):
-        return f"phase {session.phase!r} needs {cadence} (by {origin + dt.timedelta(weeks=cadence.weeks) - _DAY})"
-    week = (session.start.astimezone(zone).date() - origin).days // 7
-    if sum(1 for day in days if (day - origin).days // 7 == week) > cadence.high:
-        return f"week {week + 1} of phase {session.phase!r} would have more than {cadence.high} sessions"
-    return None
+    moved = (session if s.key == session.key else s for s in plan.sessions)
+    return phase_window(plan.protocol, moved, plan.clinic.zone)
 
 
 def _status(

@@ -1,26 +1,40 @@
-"""The scheduler: a pure function from protocol, clinic, preferences and start date to sessions.
+"""The scheduler: a search for the plan a good receptionist would find.
 
-Each phase's cadence gives every session a planned date. When that date
-cannot be used (closed, a holiday, outside opening hours, a full slot, too
-short a gap) the session moves to the next day that can, keeping the
-preferred time of day, and records every day it passed over and why. When no
-day inside the rule's window works, :class:`~ketaplan.ScheduleError` names the
-session, the date and the rule.
+Each phase's cadence gives every session a planned date and a window it may
+move within (a per-week phase's weeks and weekly cap, an interval range, or
+the phase's slack around a fixed interval or offset). Whether a session may
+be at a time is the rule book's to say (:mod:`ketaplan._rules`); the search
+only orders the candidates and backtracks. For each session in turn it tries,
+in this order:
+
+1. the planned day, before any other day;
+2. then a preferred weekday before any other day;
+3. then the day nearest the planned one, earlier or later;
+4. then the earlier of two days equally near;
+
+and on each day the preferred time first, then the other times inside
+opening hours on a 15-minute grid, nearest first. When a later session of
+the phase (or a companion) cannot fit, the search goes back and tries the
+next candidate of the sessions before it, so a plan is refused only when no
+choice in the phase's windows keeps every rule. Every session that is not
+at its planned day and time records each day or time it passed over, and why.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import attrs
 
 from ._clinic import Clinic
-from ._limits import MAX_SESSIONS_PER_PHASE, MAX_SPAN, check_start
+from ._limits import MAX_SESSIONS_PER_PHASE, check_start
 from ._protocol import (
     Companion,
     Every,
+    Offsets,
     PerWeek,
     Phase,
     Protocol,
@@ -28,16 +42,16 @@ from ._protocol import (
     SessionTemplate,
     Taper,
 )
+from ._rules import Own, Rules, utc
 from ._session import Move, Session, english_date
-from ._units import Interval, Weekday
+from ._units import Weekday
 from .exceptions import ScheduleError, SpecError
 
 __all__ = ["Schedule", "schedule"]
 
 _DAY = dt.timedelta(days=1)
-_STEP = dt.timedelta(minutes=15)
-
-_DayCheck = Callable[[dt.date], "str | None"]
+#: How many candidate slots the search may try in one phase before it gives up.
+SEARCH_BUDGET = 200_000
 
 
 @attrs.frozen
@@ -67,10 +81,80 @@ def schedule(
     return _Scheduler(protocol, clinic, start, time, weekdays or protocol.weekdays).run()
 
 
+@attrs.frozen
+class _Window:
+    """Where one dosing session of a phase may go: ``planned``, or from ``low`` to ``high``."""
+
+    planned: dt.date
+    low: dt.date
+    high: dt.date
+    rule: str
+    #: A day the phase's own rule (a per-week cap) rules out, with why.
+    extra: Callable[[dt.date], str | None] | None = None
+
+
 @attrs.define
-class _Slot:
-    start: dt.datetime
-    end: dt.datetime
+class _Step:
+    """One session to place: a phase's ``index``-th dosing session, or a companion of it."""
+
+    index: int
+    companion: Companion | None = None
+    anchor: Session | None = None
+
+
+@attrs.define
+class _Frame:
+    """A step being placed: its candidates, the days they passed over, what is placed."""
+
+    step: _Step
+    memo: tuple[object, ...]
+    passed: list[Move]
+    candidates: Iterator[tuple[Session, _Cost]]
+    cost: _Cost
+    placed: Session | None = None
+
+
+@attrs.define
+class _Cursor:
+    """A path of the phase's sessions and the candidates for the next one, in cost order."""
+
+    path: tuple[Session, ...]
+    window: _Window
+    candidates: list[tuple[dt.date, bool, tuple[int, int, int]]]
+    base: tuple[int, int, int]
+    position: int = 0
+    found: bool = False
+    passed: list[Move] = attrs.Factory(list)
+    closed: dict[dt.date, str | None] = attrs.Factory(dict)
+    preferred_reason: dict[dt.date, str] = attrs.Factory(dict)
+    fits_at_preferred: set[dt.date] = attrs.Factory(set)
+
+    def cost(self) -> tuple[int, int, int]:
+        return _add(self.base, self.candidates[self.position][2])
+
+    def recent(self, horizon: dt.timedelta) -> list[Session]:
+        """The path's sessions close enough before the next to bear on its rules."""
+        if not self.path:
+            return []
+        since = utc(self.path[-1].start) - horizon
+        return [p for p in self.path if utc(p.start) > since]
+
+
+#: What a plan's moves cost, compared in order: sessions off their planned day,
+#: sessions off a preferred weekday, sessions off the preferred time.
+_Cost = tuple[int, int, int]
+_ZERO: _Cost = (0, 0, 0)
+
+
+def _add(one: _Cost, other: _Cost) -> _Cost:
+    return (one[0] + other[0], one[1] + other[1], one[2] + other[2])
+
+
+class _DeadEnd(Exception):
+    """No candidate of one step keeps every rule: ``key``, ``day`` and why."""
+
+    def __init__(self, key: str, day: dt.date, rule: str) -> None:
+        self.key, self.day, self.rule = key, day, rule
 
 
 class _Scheduler:
@@ -84,14 +168,12 @@ class _Scheduler:
     ) -> None:
         self.protocol = protocol
         self.clinic = clinic
+        self.zone = clinic.zone
         self.start = start
         self.time = time
         self.weekdays = frozenset(weekdays)
-        self.min_gap = max(clinic.min_gap, protocol.min_gap)
-        self.sessions: list[Session] = []
-        # The same sessions by local date: a slot is checked against its own day's only.
-        self.by_day: dict[dt.date, list[Session]] = {}
-        self.dosing_days: list[dt.datetime] = []
+        self.rules = Rules(protocol, clinic, start)
+        self.own = Own(self.zone)
         self.floor = dt.datetime.combine(start, dt.time(0), tzinfo=clinic.zone)
 
     # -- the plan ----------------------------------------------------------------
@@ -115,341 +197,32 @@ class _Scheduler:
                     )
                 )
                 continue
-            placed, window_end = self._phase(phase, previous, window_end)
-            self._companions(phase, placed)
-            if placed:
-                previous = placed[-1]
-                self.floor = max(self.floor, max(s.end for s in self.sessions))
-        ordered = sorted(self._with_assessments(), key=lambda s: (s.start, s.key))
+            earliest = (
+                self.start if previous is None else phase.starts_after.after(self._day(previous))
+            )
+            if isinstance(cadence, PerWeek):
+                earliest = max(earliest, window_end or earliest)
+            placed = _PhaseSearch(self, phase, previous, earliest).run()
+            dosing = [s for s in placed if s.anchor is None]
+            if dosing:
+                previous = dosing[-1]
+                if isinstance(cadence, PerWeek):
+                    first = self._day(dosing[0])
+                    window_end = first + dt.timedelta(weeks=cadence.weeks)
+                self.floor = max(self.floor, max(s.end for s in self.own))
+        ordered = sorted(self._with_assessments(), key=lambda s: (utc(s.start), s.key))
         return Schedule(tuple(ordered), tuple(pending))
 
-    def _phase(
-        self, phase: Phase, previous: Session | None, window_end: dt.date | None
-    ) -> tuple[list[Session], dt.date | None]:
-        template = self.protocol.template(phase.session)
-        earliest = (
-            self.start if previous is None else phase.starts_after.after(previous.start.date())
-        )
-        cadence = phase.cadence
-        if isinstance(cadence, PerWeek):
-            return self._per_week(phase, cadence, template, max(earliest, window_end or earliest))
-        if isinstance(cadence, Every):
-            return self._every(phase, cadence, template, previous, earliest), None
-        if isinstance(cadence, Taper):
-            return self._stepped(phase, cadence.intervals, template, previous, chained=True), None
-        return self._stepped(phase, cadence.offsets, template, previous, chained=False), None
+    def _day(self, session: Session) -> dt.date:
+        return session.start.astimezone(self.zone).date()
 
-    def _per_week(
-        self, phase: Phase, cadence: PerWeek, template: SessionTemplate, earliest: dt.date
-    ) -> tuple[list[Session], dt.date]:
-        if len(self.weekdays) < cadence.low:
-            raise SpecError(
-                "plan.weekdays",
-                [day.name for day in sorted(self.weekdays)],
-                f"phase {phase.name!r} needs at least {cadence.low} weekdays ({cadence})",
-            )
-        origin = self._next_preferred(earliest)
-        last = origin + dt.timedelta(weeks=cadence.weeks) - _DAY
-        rule = f"phase {phase.name!r} needs {cadence} (by {last})"
-        per_week: dict[int, int] = {}
-        placed: list[Session] = []
-        after = earliest
-        for index in range(1, cadence.sessions + 1):
-            target = self._next_preferred(after)
-            while per_week.get((target - origin).days // 7, 0) >= cadence.high:
-                target = self._next_preferred(target + _DAY)
+    def preferred(self, day: dt.date) -> bool:
+        return Weekday(day.weekday()) in self.weekdays
 
-            def week_full(day: dt.date) -> str | None:
-                week = (day - origin).days // 7
-                if per_week.get(week, 0) >= cadence.high:
-                    return f"week {week + 1} of phase {phase.name!r} already has {cadence.high} sessions"
-                return None
-
-            session = self._place(phase, template, index, target, last, rule, extra=week_full)
-            placed.append(session)
-            week = (session.start.date() - origin).days // 7
-            per_week[week] = per_week.get(week, 0) + 1
-            after = session.start.date() + _DAY
-        return placed, last + _DAY
-
-    def _every(
-        self,
-        phase: Phase,
-        cadence: Every,
-        template: SessionTemplate,
-        previous: Session | None,
-        earliest: dt.date,
-    ) -> list[Session]:
-        placed: list[Session] = []
-        last_day = previous.start.date() if previous is not None else None
-        count = cadence.sessions if cadence.sessions is not None else MAX_SESSIONS_PER_PHASE + 1
-        for index in range(1, count + 1):
-            if index > MAX_SESSIONS_PER_PHASE:
-                raise SpecError(
-                    f"phases.{phase.name}.until",
-                    cadence.until.isoformat() if cadence.until else None,
-                    f"the phase would have more than {MAX_SESSIONS_PER_PHASE} sessions; end it sooner",
-                )
-            if last_day is None:
-                low = high = self._next_preferred(earliest)
-            else:
-                low = cadence.interval.low.after(last_day)
-                if not placed:
-                    low = max(low, earliest)
-                high = max(cadence.interval.high.after(last_day), low)
-            target = next(
-                (day for day in _days(low, high) if Weekday(day.weekday()) in self.weekdays), low
-            )
-            if cadence.until is not None and target > cadence.until:
-                if not placed:
-                    raise SpecError(
-                        f"phases.{phase.name}.until",
-                        cadence.until.isoformat(),
-                        f"the phase cannot start before {low.isoformat()}; give a later end date",
-                    )
-                break
-            latest = phase.slack.after(high) if cadence.interval.fixed or last_day is None else high
-            if cadence.until is not None:
-                latest = min(latest, cadence.until)
-            rule = f"phase {phase.name!r} needs a session {cadence} (by {latest})"
-            session = self._place(phase, template, index, target, latest, rule)
-            placed.append(session)
-            last_day = session.start.date()
-        return placed
-
-    def _stepped(
-        self,
-        phase: Phase,
-        intervals: tuple[Interval, ...],
-        template: SessionTemplate,
-        previous: Session | None,
-        *,
-        chained: bool,
-    ) -> list[Session]:
-        """Sessions at calendar intervals: each from the same anchor (offsets) or ``chained``
-        from the session before it (a taper)."""
-        anchor = self.start if previous is None else previous.start.date()
-        placed: list[Session] = []
-        for index, interval in enumerate(intervals, start=1):
-            target = interval.after(anchor)
-            latest = phase.slack.after(target)
-            rule = f"phase {phase.name!r} needs a session {interval} after {anchor} (by {latest})"
-            key = phase.name if len(intervals) == 1 else None
-            session = self._place(phase, template, index, target, latest, rule, key=key)
-            placed.append(session)
-            if chained:
-                anchor = session.start.date()
-        return placed
-
-    # -- one session and its companions -------------------------------------------
-
-    def _place(
-        self,
-        phase: Phase,
-        template: SessionTemplate,
-        index: int,
-        target: dt.date,
-        latest: dt.date,
-        rule: str,
-        *,
-        extra: _DayCheck | None = None,
-        key: str | None = None,
-    ) -> Session:
-        key = key or f"{phase.name}-{index:02d}"
-        horizon = self.start + MAX_SPAN
-        if target > horizon:
-            raise ScheduleError(
-                key,
-                target,
-                f"a plan runs at most {MAX_SPAN.days // 366} years from its start (to {horizon})",
-            )
-        latest = min(latest, horizon)
-        if target > latest:
-            moved = [s for s in self.sessions if s.phase == phase.name and s.moves]
-            why = "; ".join(f"{s.key} moved ({s.moves[0]})" for s in moved[:3]) or "no day is left"
-            raise ScheduleError(key, target, f"{rule}; {why}")
-        is_dosing = template.kind is SessionKind.DOSING
-        moves: list[Move] = []
-        for day in _days(target, latest):
-            closed = (extra and extra(day)) or self._day_reason(day, template, dosing=is_dosing)
-            slot = closed if closed is not None else self._slot(day, self.time, template)
-            if isinstance(slot, _Slot):
-                session = Session(
-                    key=key,
-                    kind=template.kind,
-                    phase=phase.name,
-                    index=index,
-                    start=slot.start,
-                    end=slot.end,
-                    template=template.name,
-                    planned=target if moves else None,
-                    moves=tuple(moves),
-                )
-                self._commit(session, is_dosing)
-                return session
-            moves.append(Move(day, slot))
-        first = moves[0] if moves else Move(target, "no day to try")
-        raise ScheduleError(key, target, f"{rule}; no day up to {latest} is free (first: {first})")
-
-    def _companions(self, phase: Phase, placed: list[Session]) -> None:
-        for position, anchor in enumerate(placed):
-            for companion in phase.companions:
-                if companion.anchor == "first" and position != 0:
-                    continue
-                if companion.anchor == "last" and position != len(placed) - 1:
-                    continue
-                template = self.protocol.template(companion.session)
-                self._companion(companion, template, anchor, phase.slack)
-
-    def _companion(
-        self, companion: Companion, template: SessionTemplate, anchor: Session, slack: Interval
-    ) -> None:
-        """Place one companion session inside its window, nearest the anchor first.
-
-        A time after another dosing session on the same day (while the patient
-        recovers) is used only when no other time in the window is free. When
-        the whole window is closed, the session moves past it by up to the
-        phase's slack, and its moves say why.
-        """
-        window = companion.window
-        zone = self.clinic.zone
-        if companion.direction == "after":
-            earliest, latest = anchor.end + window.low, anchor.end + window.high
-            outer = dt.datetime.combine(
-                slack.after(latest.astimezone(zone).date()), dt.time.max, tzinfo=zone
-            )
-            bounds = [(earliest, latest), (earliest, outer)]
-        else:
-            earliest, latest = (
-                max(anchor.start - window.high, self.floor),
-                anchor.start - window.low,
-            )
-            outer = max(
-                self.floor,
-                dt.datetime.combine(
-                    slack.before(earliest.astimezone(zone).date()), dt.time.min, tzinfo=zone
-                ),
-            )
-            bounds = [(earliest, latest), (outer, latest)]
-        key = f"{anchor.key}-{template.name}"
-        moves: list[Move] = []
-        rejected: list[Move] = []
-        for (low, high), lenient in itertools.product(bounds, (False, True)):
-            days = list(_days(low.astimezone(zone).date(), high.astimezone(zone).date()))
-            if companion.direction == "before":
-                days.reverse()
-            rejected, moves = [], []
-            for day in days:
-                reason = self._day_reason(day, template, dosing=False)
-                if reason is None:
-                    for time in self._times(day):
-                        slot = self._slot(day, time, template, after_dosing=lenient)
-                        if isinstance(slot, _Slot) and low <= slot.start <= high:
-                            session = Session(
-                                key=key,
-                                kind=template.kind,
-                                phase=anchor.phase,
-                                index=anchor.index,
-                                start=slot.start,
-                                end=slot.end,
-                                template=template.name,
-                                anchor=anchor.key,
-                                planned=min(m.date for m in moves) if moves else None,
-                                moves=tuple(moves),
-                            )
-                            self._commit(session, False)
-                            return
-                    reason = (
-                        f"no free time that day within {window} {companion.direction} {anchor.key}"
-                    )
-                rejected.append(Move(day, reason))
-                moves = self._worth_saying(rejected)
-        first = rejected[0] if rejected else Move(anchor.start.date(), "no day in the window")
-        raise ScheduleError(
-            key,
-            first.date,
-            f"no time for the {template.title.lower()} {window} {companion.direction} {anchor.key} (first: {first})",
-        )
-
-    def _worth_saying(self, rejected: list[Move]) -> list[Move]:
-        """The days a companion passed over, in date order, leaving out the weekdays the
-        clinic never opens: a window simply spans those."""
-        return sorted(
-            (m for m in rejected if self.clinic.hours.get(Weekday(m.date.weekday()))),
-            key=lambda move: move.date,
-        )
-
-    def _commit(self, session: Session, dosing: bool) -> None:
-        self.sessions.append(session)
-        day = session.start.astimezone(self.clinic.zone).date()
-        self.by_day.setdefault(day, []).append(session)
-        if dosing:
-            self.dosing_days.append(session.start)
-
-    # -- the rules ---------------------------------------------------------------
-
-    def _day_reason(self, day: dt.date, template: SessionTemplate, *, dosing: bool) -> str | None:
-        closed = self.clinic.closed_reason(day)
-        if closed is not None:
-            return closed
-        if not dosing or not self.dosing_days:
-            return None
-        last = self.dosing_days[-1].astimezone(self.clinic.zone)
-        if not self.clinic.consecutive_days and (day - last.date()).days < 2:
-            return f"no dosing on consecutive days (the previous dosing session is on {english_date(last.date())})"
-        return None
-
-    def _slot(
-        self, day: dt.date, time: dt.time, template: SessionTemplate, *, after_dosing: bool = False
-    ) -> _Slot | str:
-        start = self.clinic.local(day, time)
-        if start is None:
-            return f"{time:%H:%M} does not exist that day (the clocks go forward)"
-        end = (start.astimezone(dt.UTC) + template.duration).astimezone(self.clinic.zone)
-        outside = self.clinic.hours_reason(start, end)
-        if outside is not None:
-            return outside
-        if template.kind is SessionKind.DOSING and self.dosing_days and self.min_gap:
-            gap = start.astimezone(dt.UTC) - self.dosing_days[-1].astimezone(dt.UTC)
-            if gap < self.min_gap:
-                return f"too short a gap: {_hours(gap)} since the previous dosing session, at least {_hours(self.min_gap)} needed"
-        # Sessions fit one day's opening hours, so only that day's can overlap.
-        same_day = self.by_day.get(day, ())
-        for other in same_day:
-            if _utc(other.start) < _utc(end) and _utc(start) < _utc(other.end):
-                return f"the plan's own {other.key} is at {other.start.astimezone(self.clinic.zone):%H:%M} that day"
-            if (
-                not after_dosing
-                and template.kind is not SessionKind.DOSING
-                and other.kind is SessionKind.DOSING
-                and other.start.astimezone(self.clinic.zone).date() == day
-                and other.start < start
-            ):
-                return f"after {other.key} that day, while the patient recovers"
-        if template.uses_chair:
-            own = [
-                (s.start, s.end) for s in same_day if self.protocol.template(s.template).uses_chair
-            ]
-            if self.clinic.full(start, end, own):
-                chairs = (
-                    "the only chair is"
-                    if self.clinic.chairs == 1
-                    else f"all {self.clinic.chairs} chairs are"
-                )
-                return f"full: {chairs} booked between {start:%H:%M} and {end:%H:%M}"
-        return _Slot(start, end)
-
-    def _times(self, day: dt.date) -> Iterator[dt.time]:
-        yield self.time
-        for period in self.clinic.hours.get(Weekday(day.weekday()), ()):
-            moment = dt.datetime.combine(day, period.opens)
-            while moment.time() < period.closes and moment.date() == day:
-                if moment.time() != self.time:
-                    yield moment.time()
-                moment += _STEP
-
-    def _next_preferred(self, day: dt.date) -> dt.date:
-        while Weekday(day.weekday()) not in self.weekdays:
+    def next_preferred(self, day: dt.date) -> dt.date:
+        for _ in range(7):
+            if self.preferred(day):
+                return day
             day += _DAY
         return day
 
@@ -457,7 +230,7 @@ class _Scheduler:
 
     def _with_assessments(self) -> list[Session]:
         due: dict[str, list[str]] = {}
-        ordered = sorted(self.sessions, key=lambda s: (s.start, s.key))
+        ordered = sorted(self.own, key=lambda s: (utc(s.start), s.key))
         dosing = [s for s in ordered if s.kind is SessionKind.DOSING]
         for rule in self.protocol.assessments:
             keys: list[str] = []
@@ -481,22 +254,683 @@ class _Scheduler:
                 due.setdefault(key, []).extend(rule.instruments)
         return [
             attrs.evolve(s, assessments=tuple(dict.fromkeys(due[s.key]))) if s.key in due else s
-            for s in self.sessions
+            for s in self.own
         ]
 
 
-def _utc(moment: dt.datetime) -> dt.datetime:
-    """Instants compare right on the night the clocks go back; wall clocks in one zone do not."""
-    return moment.astimezone(dt.UTC)
+class _PhaseSearch:
+    """A depth-first search over one phase's sessions and their companions."""
+
+    def __init__(
+        self, scheduler: _Scheduler, phase: Phase, previous: Session | None, earliest: dt.date
+    ) -> None:
+        self.s = scheduler
+        self.phase = phase
+        self.previous = previous
+        self.earliest = earliest
+        self.template = scheduler.protocol.template(phase.session)
+        cadence = phase.cadence
+        self.cadence = cadence
+        if isinstance(cadence, PerWeek):
+            if len(scheduler.weekdays) < 1:
+                raise SpecError(
+                    "plan.weekdays", [], f"phase {phase.name!r} needs at least one weekday"
+                )
+            self.count: int | None = cadence.sessions
+        elif isinstance(cadence, Every):
+            self.count = cadence.sessions
+        elif isinstance(cadence, Taper):
+            self.count = len(cadence.intervals)
+        else:
+            assert isinstance(cadence, Offsets)
+            self.count = len(cadence.offsets)
+        self.dosing: list[Session] = []
+        self.tried = 0
+        self.failed: set[tuple[object, ...]] = set()
+        self.deepest: _DeadEnd | None = None
+        self.depth = -1
+        self.blocked = ""
+
+    # -- the search ----------------------------------------------------------------
+
+    def run(self) -> list[Session]:
+        """The phase's sessions with the fewest moves (see the module), or ScheduleError.
+
+        The phase's own sessions come first, by a best-first search over
+        their possible days; then their companions, by a depth-first search.
+        Should no companion fit around the best days, a depth-first search
+        over both finds the first plan in preference order that keeps every
+        rule.
+        """
+        path = self._best_path()
+        for session in path:
+            self.s.own.add(session)
+        self.dosing = list(path)
+        first = self._companion_step(1, 0)
+        if first is None:
+            return list(path)
+        try:
+            return [*path, *self._search(first)]
+        except ScheduleError:
+            for session in path:
+                self.s.own.remove(session)
+            self.dosing = []
+            return self._search(_Step(1))
+
+    # -- the phase's own sessions: best first ------------------------------------------
+
+    def _best_path(self) -> tuple[Session, ...]:
+        """The phase's own sessions with the fewest moves: a best-first search whose
+        candidates are judged lazily, in cost order, only when they are reached."""
+        # Ties go to the longer path, then to the one whose last session is earlier.
+        counter = itertools.count()
+        heap: list[tuple[_Cost, int, int, int, tuple[Session, ...] | _Cursor]] = []
+        heapq.heappush(heap, (_ZERO, 0, 0, next(counter), ()))
+        seen: set[tuple[object, ...]] = set()
+        while heap:
+            cost, _depth, _day, _, item = heapq.heappop(heap)
+            if isinstance(item, tuple):
+                path = item
+                state = self._state(path)
+                if state in seen:
+                    continue
+                seen.add(state)
+                self.dosing = list(path)
+                if path and not self._more(len(path)):
+                    return path
+                window = self._window(len(path) + 1)
+                if window is None:
+                    if not path:
+                        self._never_starts()
+                    continue
+                cursor = _Cursor(path, window, self._ordered(window), cost)
+                if cursor.candidates:
+                    heapq.heappush(heap, (cursor.cost(), -len(path), 0, next(counter), cursor))
+                else:
+                    key = self._key(len(path) + 1)
+                    self._note(
+                        _DeadEnd(key, window.low, f"{window.rule}; no day is left"), len(path) + 1
+                    )
+                continue
+            cursor = item
+            session = self._fit(cursor)
+            if session is not None:
+                cursor.found = True
+                depth, day = -len(cursor.path) - 1, self.s._day(session).toordinal()
+                heapq.heappush(heap, (cost, depth, day, next(counter), (*cursor.path, session)))
+            cursor.position += 1
+            if cursor.position < len(cursor.candidates):
+                heapq.heappush(heap, (cursor.cost(), -len(cursor.path), 0, next(counter), cursor))
+            elif not cursor.found:
+                key = self._key(len(cursor.path) + 1)
+                rule = f"{cursor.window.rule}; {_summary(cursor.passed)}"
+                self._note(_DeadEnd(key, cursor.window.planned, rule), len(cursor.path) + 1)
+        last = self.deepest or _DeadEnd(self._key(1), self.earliest, "no day to try")
+        raise ScheduleError(last.key, last.day, last.rule)
+
+    def _never_starts(self) -> None:
+        """Refuse a phase whose end date comes before its first session could."""
+        until = self.cadence.until if isinstance(self.cadence, Every) else None
+        raise SpecError(
+            f"phases.{self.phase.name}.until",
+            until.isoformat() if until else None,
+            f"the phase cannot start before {self.earliest.isoformat()}; give a later end date",
+        )
+
+    def _state(self, path: tuple[Session, ...]) -> tuple[object, ...]:
+        """What the rest of the phase depends on, once ``path`` is placed."""
+        if not path:
+            return ()
+        last = path[-1]
+        origin = self.s._day(path[0])
+        week = (self.s._day(last) - origin).days // 7
+        in_week = sum(1 for p in path if (self.s._day(p) - origin).days // 7 == week)
+        # Sessions fall on later days, so only the gap rule looks at earlier times.
+        recent: tuple[object, ...] = (self.s._day(last),)
+        if self.s.rules.min_gap:
+            horizon = utc(last.start) - self._horizon()
+            recent = tuple(utc(p.start) for p in path if utc(p.start) > horizon)
+        return (len(path), origin, in_week, recent)
+
+    def _horizon(self) -> dt.timedelta:
+        """How far back the phase's earlier sessions bear on the next one's rules."""
+        return max(self.s.rules.min_gap, dt.timedelta(days=2))
+
+    def _more(self, count: int) -> bool:
+        """Whether the phase has a session after its ``count``-th (with ``self.dosing`` placed)."""
+        if self.count is not None:
+            return count < self.count
+        return self._window(count + 1) is not None
+
+    def _ordered(self, window: _Window) -> list[tuple[dt.date, bool, _Cost]]:
+        """Every (day, at the preferred time?) of ``window``, cheapest first: the planned
+        day, then preferred weekdays, then the preferred time, then nearest, then earliest."""
+        s = self.s
+        found = []
+        for day in _days(window.low, window.high):
+            off_day, off_weekday = int(day != window.planned), int(not s.preferred(day))
+            distance = abs((day - window.planned).days)
+            for other_time in (False, True):
+                cost = (off_day, off_weekday, int(other_time))
+                found.append((cost, distance, day, other_time))
+        found.sort()
+        return [(day, not other_time, cost) for cost, _distance, day, other_time in found]
+
+    def _fit(self, cursor: _Cursor) -> Session | None:
+        """The session at ``cursor``'s candidate if it keeps every rule; otherwise its
+        reason joins the days passed over."""
+        day, at_preferred, _cost = cursor.candidates[cursor.position]
+        key = self._key(len(cursor.path) + 1)
+        index = len(cursor.path) + 1
+        self._budget(key, day)
+        s = self.s
+        window = cursor.window
+        if not at_preferred and day in cursor.fits_at_preferred and not s.rules.min_gap:
+            return None  # the preferred time fits that day: no other time does better
+        reason = cursor.closed.get(day)
+        if reason is None and day not in cursor.closed:
+            reason = s.rules.closed(day) or (window.extra and window.extra(day)) or None
+            cursor.closed[day] = reason
+        if reason is not None:
+            cursor.passed.append(Move(day, reason))
+            return None
+        self.dosing = list(cursor.path)
+        recent = cursor.recent(self._horizon())
+        times = s.rules.times(day, self.template, s.time)
+        found: Session | str = "no time that day fits"
+        first_reason = cursor.preferred_reason.get(day)
+        for time in times if not at_preferred else times[:1]:
+            if not at_preferred and time == s.time:
+                continue
+            slot = self._slot(key, index, day, time, self.template, extra=recent)
+            if isinstance(slot, Session):
+                found = slot
+                break
+            if at_preferred:
+                cursor.preferred_reason[day] = slot
+            first_reason = first_reason or slot
+            found = first_reason
+
+        if isinstance(found, str):
+            cursor.passed.append(Move(day, found))
+            return None
+        if at_preferred:
+            cursor.fits_at_preferred.add(day)
+        if day == window.planned and at_preferred:
+            return found
+        moves = self._between(cursor, day)
+        if not at_preferred:
+            why = cursor.preferred_reason.get(day) or "taken"
+            moves.append(Move(day, f"{s.time:%H:%M}: {why}"))
+        return attrs.evolve(found, planned=window.planned, moves=_first_per_day(moves))
+
+    def _between(self, cursor: _Cursor, chosen: dt.date) -> list[Move]:
+        """Each day from the planned one up to ``chosen`` (either way), and why it was
+        passed over."""
+        planned, window = cursor.window.planned, cursor.window
+        step = _DAY if chosen >= planned else -_DAY
+        known = {m.date: m.rule for m in cursor.passed}
+        moves = []
+        day = planned
+        while day != chosen:
+            reason = known.get(day) or self.s.rules.closed(day)
+            if reason is None and window.extra is not None:
+                reason = window.extra(day)
+            if reason is None and not window.low <= day <= window.high:
+                reason = f"outside the phase's window ({english_date(window.low)} to {english_date(window.high)})"
+            if reason is None and not self.s.preferred(day):
+                reason = f"{Weekday(day.weekday()).label} is not a preferred weekday"
+            moves.append(Move(day, reason or "another day moves fewer of the phase's sessions"))
+            day += step
+        return moves
+
+    # -- depth first: companions, and the fallback --------------------------------------
+
+    def _search(self, first: _Step) -> list[Session]:
+        """The first plan in preference order from step ``first`` on, or ScheduleError."""
+        frames: list[_Frame] = []
+        step: _Step | None = first
+        while True:
+            if step is not None:
+                memo = self._memo(step)
+                if memo not in self.failed:
+                    passed: list[Move] = []
+                    frames.append(_Frame(step, memo, passed, self._candidates(step, passed), _ZERO))
+            if not frames:
+                last = self.deepest or _DeadEnd(self._key(1), self.earliest, "no day to try")
+                raise ScheduleError(last.key, last.day, last.rule)
+            frame = frames[-1]
+            if frame.placed is not None:
+                # Back here because what follows could not fit: try the next candidate.
+                day = self.s._day(frame.placed)
+                self._unplace(frame)
+                frame.passed.append(Move(day, f"using it leaves no time for {self.blocked}"))
+            try:
+                session, _extra = next(frame.candidates)
+            except _DeadEnd as dead:
+                self._note(dead, len(frames))
+                self.failed.add(frame.memo)
+                frames.pop()
+                step = None
+                continue
+            self._place(frame, session)
+            step = self._next(frame.step, session)
+            if step is None:
+                return [f.placed for f in frames if f.placed is not None]
+
+    def _place(self, frame: _Frame, session: Session) -> None:
+        frame.placed = session
+        self.s.own.add(session)
+        if session.anchor is None:
+            self.dosing.append(session)
+
+    def _unplace(self, frame: _Frame) -> None:
+        assert frame.placed is not None
+        self.s.own.remove(frame.placed)
+        if frame.placed.anchor is None:
+            self.dosing.remove(frame.placed)
+        frame.placed = None
+
+    def _note(self, dead: _DeadEnd, depth: int) -> None:
+        self.blocked = dead.key
+        if depth >= self.depth:
+            self.depth, self.deepest = depth, dead
+
+    def _memo(self, step: _Step) -> tuple[object, ...]:
+        """What the rest of the phase depends on: the step and the recent placements."""
+        if not self.dosing:
+            return (step.index, step.companion is not None, None)
+        if step.companion is not None:
+            # A companion depends on every placement of the phase.
+            placed = tuple(
+                sorted((s.key, utc(s.start)) for s in self.s.own if s.phase == self.phase.name)
+            )
+            return (step.index, id(step.companion), placed)
+        last = self.dosing[-1].start
+        recent = max(self.s.rules.min_gap, dt.timedelta(days=8))
+        placed = tuple(
+            sorted(
+                (s.key, utc(s.start))
+                for s in self.s.own
+                if s.phase == self.phase.name and utc(s.start) >= utc(last) - recent
+            )
+        )
+        return (step.index, id(step.companion), self.s._day(self.dosing[0]), placed)
+
+    def _next(self, step: _Step, session: Session) -> _Step | None:
+        """The step after ``step``; ``None`` when the phase is done.
+
+        The phase's own sessions come first, then the companions of each in
+        turn: a companion never takes the time its phase's next session wants.
+        """
+        if step.companion is None:
+            more = (
+                step.index < self.count
+                if self.count is not None
+                else self._window(step.index + 1) is not None
+            )
+            if more:
+                return _Step(step.index + 1)
+            return self._companion_step(1, 0)
+        companions = self._companions(step.index)
+        return self._companion_step(step.index, companions.index(step.companion) + 1)
+
+    def _companion_step(self, index: int, position: int) -> _Step | None:
+        """The ``position``-th companion of the ``index``-th session, or the next one that exists."""
+        while index <= len(self.dosing):
+            companions = self._companions(index)
+            if position < len(companions):
+                return _Step(index, companions[position], self.dosing[index - 1])
+            index, position = index + 1, 0
+        return None
+
+    def _companions(self, index: int) -> list[Companion]:
+        last = index == len(self.dosing)
+        return [
+            c
+            for c in self.phase.companions
+            if c.anchor == "each"
+            or (c.anchor == "first" and index == 1)
+            or (c.anchor == "last" and last)
+        ]
+
+    # -- candidates ------------------------------------------------------------------
+
+    def _key(self, index: int) -> str:
+        if isinstance(self.cadence, Offsets | Taper) and self.count == 1:
+            return self.phase.name
+        return f"{self.phase.name}-{index:02d}"
+
+    def _candidates(self, step: _Step, passed: list[Move]) -> Iterator[tuple[Session, _Cost]]:
+        if step.companion is not None:
+            assert step.anchor is not None
+            template = self.s.protocol.template(step.companion.session)
+            key = f"{step.anchor.key}-{template.name}"
+            return self._companion_slots(step.companion, template, step.anchor, key, passed)
+        return self._dosing_slots(step.index, self._key(step.index), passed)
+
+    def _dosing_slots(
+        self, index: int, key: str, passed: list[Move]
+    ) -> Iterator[tuple[Session, _Cost]]:
+        if index > MAX_SESSIONS_PER_PHASE:
+            raise SpecError(
+                f"phases.{self.phase.name}.until",
+                None,
+                f"the phase would have more than {MAX_SESSIONS_PER_PHASE} sessions; end it sooner",
+            )
+        window = self._window(index)
+        if window is None:
+            raise _DeadEnd(key, self.earliest, f"phase {self.phase.name!r} has ended")
+        s = self.s
+        rules = s.rules
+        days = _days(window.low, window.high)
+        days.sort(
+            key=lambda d: (
+                d != window.planned,
+                not s.preferred(d),
+                abs((d - window.planned).days),
+                d,
+            )
+        )
+        for day in days:
+            self._budget(key, day)
+            reason = rules.closed(day) or (window.extra and window.extra(day))
+            if reason:
+                passed.append(Move(day, reason))
+                continue
+            first_reason: str | None = None
+            for time in rules.times(day, self.template, s.time):
+                slot = self._slot(key, index, day, time, self.template)
+                if isinstance(slot, str):
+                    first_reason = first_reason or slot
+                    continue
+                cost = (int(day != window.planned), int(not s.preferred(day)), int(time != s.time))
+                if cost[0] or cost[2]:
+                    moves = [m for m in passed if m.date != day]
+                    if time != s.time:
+                        moves.append(Move(day, f"{s.time:%H:%M}: {first_reason or 'taken'}"))
+                    yield (
+                        attrs.evolve(slot, planned=window.planned, moves=tuple(_by_date(moves))),
+                        cost,
+                    )
+                else:
+                    yield slot, cost
+            passed.append(Move(day, first_reason or "no time that day fits"))
+        raise _DeadEnd(key, window.planned, f"{window.rule}; {_summary(passed)}")
+
+    def _slot(
+        self,
+        key: str,
+        index: int,
+        day: dt.date,
+        time: dt.time,
+        template: SessionTemplate,
+        anchor: str | None = None,
+        extra: Sequence[Session] = (),
+    ) -> Session | str:
+        """The session ``key`` at ``time`` on ``day`` if it keeps every rule, or why not."""
+        s = self.s
+        start = s.rules.at(day, time, template)
+        if isinstance(start, str):
+            return start
+        end = (utc(start) + template.duration).astimezone(s.zone)
+        conflict = s.rules.conflict(template.kind, start, end, template, s.own, extra)
+        if conflict is not None:
+            return conflict
+        return Session(
+            key=key,
+            kind=template.kind,
+            phase=self.phase.name,
+            index=index,
+            start=start,
+            end=end,
+            template=template.name,
+            anchor=anchor,
+        )
+
+    def _budget(self, key: str, day: dt.date) -> None:
+        self.tried += 1
+        if self.tried > SEARCH_BUDGET:
+            raise ScheduleError(
+                key,
+                day,
+                f"phase {self.phase.name!r}: no plan found after trying {SEARCH_BUDGET} times; the calendar leaves too little room",
+            )
+
+    # -- the windows of a phase's sessions -------------------------------------------
+
+    def _window(self, index: int) -> _Window | None:
+        """Where the phase's ``index``-th session may go, given the ones before it
+        (``None`` when a phase that runs until a date has ended)."""
+        s = self.s
+        slack = self.phase.slack
+        before = self.dosing[index - 2] if index > 1 else self.previous
+        floor = s._day(before) + _DAY if before is not None else self.earliest
+        floor = max(floor, self.earliest) if index == 1 else floor
+        cadence = self.cadence
+        if isinstance(cadence, PerWeek):
+            return self._per_week(index, cadence, floor)
+        if isinstance(cadence, Every):
+            if index == 1 and self.previous is None:
+                planned = s.next_preferred(self.earliest)
+                low, high = self.earliest, slack.after(planned)
+                rule = f"phase {self.phase.name!r} starts on or after {english_date(self.earliest)}"
+            else:
+                assert before is not None
+                last = s._day(before)
+                low = cadence.interval.low.after(last)
+                high = max(cadence.interval.high.after(last), low)
+                planned = next((d for d in _days(low, high) if s.preferred(d)), low)
+                if cadence.interval.fixed:
+                    low, high = slack.before(low), slack.after(high)
+                if index == 1:
+                    low = max(low, self.earliest)
+                rule = f"phase {self.phase.name!r} needs a session {cadence} after {english_date(last)}"
+            low = max(low, floor)
+            if cadence.until is not None:
+                if planned > cadence.until:
+                    return None
+                high = min(high, cadence.until)
+            return _Window(planned, low, high, f"{rule} (by {english_date(high)})")
+        intervals = cadence.intervals if isinstance(cadence, Taper) else cadence.offsets
+        chained = isinstance(cadence, Taper)
+        if chained and index > 1:
+            anchor = s._day(self.dosing[index - 2])
+        else:
+            anchor = s._day(self.previous) if self.previous is not None else self.start_day
+        interval = intervals[index - 1]
+        planned = interval.after(anchor)
+        low = max(slack.before(planned), floor if before is not None else self.earliest)
+        if index == 1 and self.previous is None:
+            low = max(low, s.start)
+        high = slack.after(planned)
+        rule = f"phase {self.phase.name!r} needs a session {interval} after {english_date(anchor)}"
+        return _Window(planned, low, high, f"{rule} (by {english_date(high)})")
+
+    @property
+    def start_day(self) -> dt.date:
+        return self.s.start
+
+    def _per_week(self, index: int, cadence: PerWeek, floor: dt.date) -> _Window:
+        s = self.s
+        if index == 1:
+            planned = s.next_preferred(self.earliest)
+            high = self.phase.slack.after(planned)
+            rule = f"phase {self.phase.name!r} starts on or after {english_date(self.earliest)}"
+            return _Window(planned, self.earliest, high, f"{rule} (by {english_date(high)})")
+        origin = s._day(self.dosing[0])
+        last = origin + dt.timedelta(weeks=cadence.weeks) - _DAY
+        weeks: dict[int, int] = {}
+        for session in self.dosing[: index - 1]:
+            week = (s._day(session) - origin).days // 7
+            weeks[week] = weeks.get(week, 0) + 1
+
+        def week_full(day: dt.date) -> str | None:
+            week = (day - origin).days // 7
+            if weeks.get(week, 0) >= cadence.high:
+                return f"week {week + 1} of phase {self.phase.name!r} already has {cadence.high} sessions"
+            return None
+
+        # The next preferred day in a week with room; past the window's end
+        # when none is left in it (then every day of the window is a move).
+        planned = floor
+        while not s.preferred(planned) or week_full(planned):
+            planned += _DAY
+        rule = f"phase {self.phase.name!r} needs {cadence} (by {english_date(last)})"
+        return _Window(planned, floor, last, rule, week_full)
+
+    # -- companions --------------------------------------------------------------
+
+    def _companion_slots(
+        self,
+        companion: Companion,
+        template: SessionTemplate,
+        anchor: Session,
+        key: str,
+        passed: list[Move],
+    ) -> Iterator[tuple[Session, _Cost]]:
+        """A companion inside its window, nearest the anchor first: not after another dosing
+        session on the same day (while the patient recovers) unless no other time is free,
+        and past the window by up to the phase's slack when the whole window is closed."""
+        s = self.s
+        zone = s.zone
+        window = companion.window
+        slack = self.phase.slack
+        if companion.direction == "after":
+            earliest, latest = anchor.end + window.low, anchor.end + window.high
+            outer = dt.datetime.combine(
+                slack.after(latest.astimezone(zone).date()), dt.time.max, tzinfo=zone
+            )
+            bounds = [(earliest, latest), (earliest, outer)]
+        else:
+            earliest = max(utc(anchor.start) - window.high, utc(s.floor))
+            latest = utc(anchor.start) - window.low
+            outer = max(
+                utc(s.floor),
+                utc(
+                    dt.datetime.combine(
+                        slack.before(earliest.astimezone(zone).date()), dt.time.min, tzinfo=zone
+                    )
+                ),
+            )
+            bounds = [(earliest, latest), (outer, latest)]
+        rejected: list[Move] = []
+        seen: set[tuple[dt.datetime, bool]] = set()
+        for (low, high), lenient in ((b, lenient) for b in bounds for lenient in (False, True)):
+            low, high = utc(low), utc(high)
+            days = _days(low.astimezone(zone).date(), high.astimezone(zone).date())
+            if companion.direction == "before":
+                days.reverse()
+            rejected = []
+            for day in days:
+                self._budget(key, day)
+                reason = s.rules.closed(day)
+                if reason is None:
+                    reason = (
+                        f"no free time that day within {window} {companion.direction} {anchor.key}"
+                    )
+                    for time in s.rules.times(day, template, s.time):
+                        start = s.rules.at(day, time, template)
+                        if isinstance(start, str) or not low <= utc(start) <= high:
+                            continue
+                        if (utc(start), lenient) in seen:
+                            continue
+                        seen.add((utc(start), lenient))
+                        if not lenient and self._recovering(start, day):
+                            continue
+                        slot = self._slot(key, anchor.index, day, time, template, anchor.key)
+                        if isinstance(slot, str):
+                            continue
+                        moves = self._worth_saying([*rejected, *passed])
+                        moved = attrs.evolve(
+                            slot,
+                            phase=anchor.phase,
+                            planned=min(m.date for m in moves) if moves else None,
+                            moves=tuple(moves),
+                        )
+                        yield moved, _ZERO
+                rejected.append(Move(day, reason))
+        first = rejected[0] if rejected else Move(s._day(anchor), "no day in the window")
+        raise _DeadEnd(
+            key,
+            first.date,
+            f"no time for the {template.title.lower()} {window} {companion.direction} {anchor.key} (first: {first})",
+        )
+
+    def _recovering(self, start: dt.datetime, day: dt.date) -> bool:
+        """Whether ``start`` falls after a dosing session that day, while the patient recovers."""
+        return any(
+            other.kind is SessionKind.DOSING and utc(other.start) < utc(start)
+            for other in self.s.own.on(day)
+        )
+
+    def _worth_saying(self, rejected: list[Move]) -> list[Move]:
+        """The days a companion passed over, in date order, leaving out the weekdays the
+        clinic never opens: a window simply spans those."""
+        return sorted(
+            (m for m in rejected if self.s.clinic.hours.get(Weekday(m.date.weekday()))),
+            key=lambda move: move.date,
+        )
 
 
-def _days(first: dt.date, last: dt.date) -> Iterator[dt.date]:
-    day = first
-    while day <= last:
-        yield day
-        day += _DAY
+def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def _hours(value: dt.timedelta) -> str:
-    hours = value.total_seconds() / 3600
-    return f"{hours:g} h"
+def _first_per_day(moves: list[Move]) -> tuple[Move, ...]:
+    """Each day passed over once (its first reason), in the order they were passed over."""
+    seen: dict[dt.date, Move] = {}
+    for move in moves:
+        seen.setdefault(move.date, move)
+    return tuple(seen.values())
+
+
+def _by_date(moves: list[Move]) -> list[Move]:
+    """Each day passed over once (its first reason), in date order."""
+    seen: dict[dt.date, Move] = {}
+    for move in moves:
+        seen.setdefault(move.date, move)
+    return sorted(seen.values(), key=lambda move: move.date)
+
+
+def _summary(passed: list[Move]) -> str:
+    """Why every day of a window was passed over, runs of closed days together:
+    "Fri 25 Dec to Mon 28 Dec closed: Christmas Day, ...; Thu 24 Dec: no dosing on ..."."""
+    parts: list[str] = []
+    run: list[Move] = []
+
+    def flush() -> None:
+        if not run:
+            return
+        names = ", ".join(dict.fromkeys(_closed_name(m.rule) or m.rule for m in run))
+        span = (
+            _short(run[0].date)
+            if len(run) == 1
+            else f"{_short(run[0].date)} to {_short(run[-1].date)}"
+        )
+        parts.append(f"{span} closed: {names}")
+        run.clear()
+
+    for move in _by_date(passed):
+        if _closed_name(move.rule) is not None:
+            if run and (move.date - run[-1].date).days != 1:
+                flush()
+            run.append(move)
+            continue
+        flush()
+        parts.append(f"{_short(move.date)}: {move.rule}")
+    flush()
+    return "; ".join(parts) if parts else "no day is left"
+
+
+def _closed_name(rule: str) -> str | None:
+    for prefix in ("statutory holiday: ", "closure: "):
+        if rule.startswith(prefix):
+            return rule[len(prefix) :]
+    if rule.startswith("the clinic is closed on "):
+        return rule.removeprefix("the clinic is closed on ")
+    return None
+
+
+def _short(day: dt.date) -> str:
+    return english_date(day).rsplit(" ", 1)[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import re
 from collections.abc import Callable
 from typing import Literal, TypeVar
@@ -86,10 +87,10 @@ class Interval:
         result: dt.date = day - self._delta()
         return result
 
-    def _delta(self) -> relativedelta:
+    def _delta(self) -> relativedelta | dt.timedelta:
         if self.unit == "months":
-            return relativedelta(months=self.amount)
-        return relativedelta(days=self.amount * (7 if self.unit == "weeks" else 1))
+            return _months(self.amount)
+        return dt.timedelta(days=self.amount * (7 if self.unit == "weeks" else 1))
 
     @property
     def approx_days(self) -> float:
@@ -99,6 +100,11 @@ class Interval:
     def __str__(self) -> str:
         unit = self.unit[:-1] if self.amount == 1 else self.unit
         return f"{self.amount} {unit}"
+
+
+@functools.lru_cache(maxsize=64)
+def _months(amount: int) -> relativedelta:
+    return relativedelta(months=amount)
 
 
 def _interval_order(low: Interval, high: Interval, field: str) -> None:

@@ -1,0 +1,271 @@
+"""The rule book: may this session be at this time? The one place that decides.
+
+Every rule a session's time must keep is here, each answered with the
+sentence users see when a session moves or a change is refused:
+
+- the plan's bounds: nothing before the plan's start, nothing more than
+  :data:`~ketaplan._limits.MAX_SPAN` after it;
+- a closed day: the clinic's weekly hours, a statutory holiday, a closure;
+- a wall-clock time the clocks skip, and the clinic's opening hours;
+- an overlap with the patient's own sessions;
+- the minimum gap and the consecutive-day rule between dosing sessions;
+- the capacity of the resource the session uses (a chair), counting the
+  clinic's bookings and the patient's own sessions;
+- a per-week phase's window and weekly cap (:func:`phase_window`).
+
+The scheduler's search, :func:`ketaplan.reschedule`, ``defer``,
+``add_boosters``, ``revert_phase`` and the lateness rules all ask it; nothing
+else re-implements a rule. Times are compared as instants (UTC): on the
+night the clocks go back, two wall-clock times that read the same are an
+hour apart.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import functools
+from collections.abc import Iterable, Iterator, Sequence
+
+from ._clinic import Clinic
+from ._limits import MAX_SPAN
+from ._protocol import PerWeek, Protocol, SessionKind, SessionTemplate
+from ._session import Session, SessionStatus, english_date
+from ._units import Weekday, format_duration
+
+__all__ = ["Own", "Rules", "phase_window"]
+
+_DAY = dt.timedelta(days=1)
+
+
+def utc(moment: dt.datetime) -> dt.datetime:
+    """``moment`` as an instant in UTC, for comparing."""
+    return moment.astimezone(dt.UTC)
+
+
+class Own:
+    """The patient's own sessions that take place, indexed for the rules.
+
+    Sessions are kept by local date (only one day's sessions can overlap a
+    session, since every session fits one day's opening hours) and dosing
+    sessions in time order (for the gap and consecutive-day rules), so a check
+    costs the same with ten sessions or a thousand. The scheduler adds and
+    removes sessions as its search goes.
+    """
+
+    def __init__(self, zone: dt.tzinfo, sessions: Iterable[Session] = ()) -> None:
+        self.zone = zone
+        self.by_day: dict[dt.date, list[Session]] = {}
+        self.dosing: list[tuple[dt.datetime, str]] = []
+        self._sessions: dict[str, Session] = {}
+        for session in sessions:
+            self.add(session)
+
+    def day(self, session: Session) -> dt.date:
+        return session.start.astimezone(self.zone).date()
+
+    def add(self, session: Session) -> None:
+        self._sessions[session.key] = session
+        self.by_day.setdefault(self.day(session), []).append(session)
+        if session.kind is SessionKind.DOSING:
+            bisect.insort(self.dosing, (utc(session.start), session.key))
+
+    def remove(self, session: Session) -> None:
+        del self._sessions[session.key]
+        self.by_day[self.day(session)].remove(session)
+        if session.kind is SessionKind.DOSING:
+            self.dosing.remove((utc(session.start), session.key))
+
+    def __iter__(self) -> Iterator[Session]:
+        return iter(self._sessions.values())
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._sessions
+
+    def get(self, key: str) -> Session | None:
+        return self._sessions.get(key)
+
+    def on(self, day: dt.date) -> list[Session]:
+        """The sessions on local date ``day``."""
+        return self.by_day.get(day, [])
+
+    def dosing_near(self, moment: dt.datetime, within: dt.timedelta) -> list[str]:
+        """Keys of dosing sessions starting less than ``within`` from ``moment``."""
+        low = bisect.bisect_right(self.dosing, (moment - within, "\uffff"))
+        found = []
+        for start, key in self.dosing[low:]:
+            if start >= moment + within:
+                break
+            found.append(key)
+        return found
+
+
+class Rules:
+    """The rules for one plan's sessions at one clinic, from the plan's ``start``.
+
+    ``uses_chair`` names the templates that take one of the clinic's chairs;
+    ``chairs`` and ``busy`` (the clinic's bookings) say when chairs are free.
+    """
+
+    def __init__(self, protocol: Protocol, clinic: Clinic, start: dt.date) -> None:
+        self.protocol = protocol
+        self.clinic = clinic
+        self.start = start
+        self.zone = clinic.zone
+        self.horizon = start + MAX_SPAN
+        self.min_gap = max(clinic.min_gap, protocol.min_gap)
+        self.chairs = clinic.chairs
+        self._busy: dict[dt.date, list[tuple[dt.datetime, dt.datetime]]] = {}
+        for busy in clinic.busy:
+            first, last = utc(busy.start), utc(busy.end)
+            day = first.astimezone(self.zone).date()
+            while day <= last.astimezone(self.zone).date():
+                self._busy.setdefault(day, []).append((first, last))
+                day += _DAY
+
+    # -- days and times ------------------------------------------------------------
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one Rules per plan, bounded
+    def closed(self, day: dt.date) -> str | None:
+        """Why no session can be on ``day``, or ``None``."""
+        if day < self.start:
+            return f"the plan starts on {english_date(self.start)}; nothing is booked before it"
+        if day > self.horizon:
+            return f"a plan runs at most {MAX_SPAN.days // 366} years from its start (to {english_date(self.horizon)})"
+        return self.clinic.closed_reason(day)
+
+    def at(self, day: dt.date, time: dt.time, template: SessionTemplate) -> dt.datetime | str:
+        """The start of ``template``'s session at wall-clock ``time`` on ``day``, or why not."""
+        start = self.clinic.local(day, time)
+        if start is None:
+            return f"{time:%H:%M} does not exist on {english_date(day)} (the clocks go forward)"
+        end = (utc(start) + template.duration).astimezone(self.zone)
+        outside = self.clinic.hours_reason(start, end)
+        return outside if outside is not None else start
+
+    def times(self, day: dt.date, template: SessionTemplate, preferred: dt.time) -> list[dt.time]:
+        """The times ``template`` may start on ``day``: ``preferred`` first, then the
+        15-minute grid inside opening hours, nearest ``preferred`` first."""
+        return self._times(Weekday(day.weekday()), template.duration, preferred)
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one Rules per plan, bounded
+    def _times(self, weekday: Weekday, duration: dt.timedelta, preferred: dt.time) -> list[dt.time]:
+        grid: set[dt.time] = set()
+        for period in self.clinic.hours.get(weekday, ()):
+            minutes = period.opens.hour * 60 + period.opens.minute
+            closes = period.closes.hour * 60 + period.closes.minute
+            while minutes + duration.total_seconds() / 60 <= closes:
+                grid.add(dt.time(minutes // 60, minutes % 60))
+                minutes += 15
+        grid.discard(preferred)
+        target = preferred.hour * 60 + preferred.minute
+        rest = sorted(grid, key=lambda t: (abs(t.hour * 60 + t.minute - target), t))
+        return [preferred, *rest]
+
+    # -- a session among others ------------------------------------------------------
+
+    def conflict(
+        self,
+        kind: SessionKind,
+        start: dt.datetime,
+        end: dt.datetime,
+        template: SessionTemplate,
+        own: Own,
+        extra: Sequence[Session] = (),
+    ) -> str | None:
+        """The rule a ``kind`` session of ``template`` from ``start`` to ``end`` breaks among
+        the patient's ``own`` sessions (and ``extra`` ones) and the clinic's bookings, or
+        ``None``. ``own`` must not hold the session itself."""
+        first, last = utc(start), utc(end)
+        day = start.astimezone(self.zone).date()
+        same_day = [
+            *own.on(day),
+            *(s for s in extra if s.start.astimezone(self.zone).date() == day),
+        ]
+        for other in same_day:
+            if utc(other.start) < last and first < utc(other.end):
+                return f"the plan's own {other.key} is at {other.start.astimezone(self.zone):%H:%M} that day"
+        if kind is SessionKind.DOSING:
+            if self.min_gap:
+                near = own.dosing_near(first, self.min_gap) + [
+                    s.key
+                    for s in extra
+                    if s.kind is SessionKind.DOSING and abs(utc(s.start) - first) < self.min_gap
+                ]
+                if near:
+                    return f"too short a gap to {near[0]}: at least {format_duration(self.min_gap)} between dosing sessions"
+            if not self.clinic.consecutive_days:
+                nearby = (*own.on(day - _DAY), *own.on(day), *own.on(day + _DAY), *extra)
+                for other in nearby:
+                    other_day = other.start.astimezone(self.zone).date()
+                    if other.kind is SessionKind.DOSING and abs((other_day - day).days) < 2:
+                        return f"no dosing on consecutive days ({other.key} is on {english_date(other_day)})"
+        if template.uses_chair:
+            return self.full(start, end, same_day)
+        return None
+
+    def full(self, start: dt.datetime, end: dt.datetime, same_day: Sequence[Session]) -> str | None:
+        """Whether every chair is taken at some moment from ``start`` to ``end``, counting the
+        clinic's bookings and the chair sessions among ``same_day``."""
+        first, last = utc(start), utc(end)
+        day = start.astimezone(self.zone).date()
+        edges: list[tuple[dt.datetime, int]] = []
+        taken = [
+            (utc(s.start), utc(s.end))
+            for s in same_day
+            if self.protocol.template(s.template).uses_chair
+        ]
+        for busy_first, busy_last in (*self._busy.get(day, ()), *taken):
+            if busy_first < last and first < busy_last:
+                edges.append((max(busy_first, first), 1))
+                edges.append((min(busy_last, last), -1))
+        in_use = 0
+        for _moment, change in sorted(edges):
+            in_use += change
+            if in_use >= self.chairs:
+                chairs = (
+                    "the only chair is" if self.chairs == 1 else f"all {self.chairs} chairs are"
+                )
+                local, finish = start.astimezone(self.zone), end.astimezone(self.zone)
+                return f"full: {chairs} booked between {local:%H:%M} and {finish:%H:%M}"
+        return None
+
+    def check(self, session: Session, own: Own) -> str | None:
+        """Every rule for ``session`` at its time among ``own``: the first one broken, or ``None``."""
+        local = session.start.astimezone(self.zone)
+        day = local.date()
+        closed = self.closed(day)
+        if closed is not None:
+            return closed
+        if self.clinic.local(day, local.time()) is None:
+            return f"{local:%H:%M} does not exist on {english_date(day)} (the clocks go forward)"
+        outside = self.clinic.hours_reason(session.start, session.end)
+        if outside is not None:
+            return outside
+        template = self.protocol.template(session.template)
+        return self.conflict(session.kind, session.start, session.end, template, own)
+
+
+def phase_window(protocol: Protocol, sessions: Iterable[Session], zone: dt.tzinfo) -> str | None:
+    """The phase rule a per-week phase's sessions break: all within the phase's weeks,
+    counted from its first session, and at most the weekly cap in each week."""
+    by_phase: dict[str, list[dt.date]] = {}
+    for session in sessions:
+        if session.anchor is None and session.status is not SessionStatus.CANCELLED:
+            by_phase.setdefault(session.phase, []).append(session.start.astimezone(zone).date())
+    for phase, days in by_phase.items():
+        cadence = protocol.phase(phase).cadence
+        if not isinstance(cadence, PerWeek):
+            continue
+        days.sort()
+        origin = days[0]
+        last = origin + dt.timedelta(weeks=cadence.weeks) - _DAY
+        if days[-1] > last:
+            return f"phase {phase!r} needs {cadence} (by {english_date(last)})"
+        weeks: dict[int, int] = {}
+        for day in days:
+            week = (day - origin).days // 7
+            weeks[week] = weeks.get(week, 0) + 1
+            if weeks[week] > cadence.high:
+                return f"week {week + 1} of phase {phase!r} would have more than {cadence.high} sessions"
+    return None
