@@ -1,10 +1,14 @@
-"""The patient's .ics, read back with four independent iCalendar parsers."""
+"""The patient's .ics, read back with five independent iCalendar parsers, Mozilla's ical.js
+(through Node) among them, and written byte for byte as icalendar writes it."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +23,55 @@ from icalendar.parser import unescape_backslash
 
 import ketaplan
 
-from .conftest import EXAMPLES, NOW, toronto_clinic
+from .conftest import EXAMPLES, NOW, ROOT, toronto_clinic
 
 PLANS = sorted(EXAMPLES.glob("*.toml")) + sorted(
     (Path(__file__).parent / "data" / "plans").glob("*.toml")
 )
+
+#: Clinics whose plans start in DST and cross the autumn change, and the day each starts.
+DST_STARTS = {
+    "America/Toronto": dt.date(2027, 10, 4),
+    "Europe/London": dt.date(2027, 10, 4),
+    "Australia/Sydney": dt.date(2027, 3, 8),
+    "America/Vancouver": dt.date(2027, 10, 4),
+}
+#: Every plan the calendar tests read: the example and test plan files by name, and the
+#: DST plans by zone.
+CORPUS = [path.stem for path in PLANS] + list(DST_STARTS)
+ICALJS = ROOT / "tests" / "node" / "icaljs"
+
+
+def dst_plan(zone: str) -> ketaplan.Plan:
+    """An IV plan in ``zone`` that starts in DST and runs past the autumn change."""
+    protocol = ketaplan.builtin_protocols()["iv-induction"]
+    protocol = protocol.with_phase("maintenance", interval=ketaplan.IntervalRange.parse("2 weeks"))
+    clinic = ketaplan.Clinic(
+        name="Riverside Clinic",
+        timezone=zone,
+        address="1 River Rd",
+        email="appointments@riverside.example",
+    )
+    plan = ketaplan.Plan.create(
+        f"dst-{zone.replace('/', '-').lower()}", protocol, clinic, DST_STARTS[zone], now=NOW
+    )
+    zoneinfo = clinic.zone
+    offsets = {s.start.astimezone(zoneinfo).utcoffset() for s in plan.sessions}
+    assert len(offsets) == 2, f"{zone}: the plan does not cross a change"
+    assert plan.sessions[0].start.astimezone(zoneinfo).dst(), f"{zone}: does not start in DST"
+    return plan
+
+
+def load_source(source: str) -> ketaplan.Plan:
+    """The plan ``source`` names in :data:`CORPUS`."""
+    if source in DST_STARTS:
+        return dst_plan(source)
+    return ketaplan.load_plan(next(p for p in PLANS if p.stem == source), now=NOW)
+
+
+def build_source(source: str, audience: str = "patient") -> tuple[ketaplan.Plan, bytes]:
+    plan = load_source(source)
+    return plan, ketaplan.render_ics(plan, now=NOW, audience=audience)  # type: ignore[arg-type]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +119,42 @@ def read_ical_strict(data: bytes) -> set[Read]:
     return {Read(e.uid or "", utc(e.dtstart), utc(e.dtend)) for e in calendar.events}  # type: ignore[arg-type]
 
 
-PARSERS = [read_icalendar, read_vobject, read_ics_py, read_ical_strict]
+def node() -> str:
+    """The ``node`` program; the tests that need it skip without it only when
+    KETAPLAN_REQUIRE_NODE is unset (CI sets it)."""
+    found = shutil.which("node")
+    if found is None:
+        if os.environ.get("KETAPLAN_REQUIRE_NODE"):
+            pytest.fail("KETAPLAN_REQUIRE_NODE is set but node is not installed")
+        pytest.skip("node is not installed (set KETAPLAN_REQUIRE_NODE=1 to make this a failure)")
+    if not (ICALJS / "node_modules" / "ical.js").is_dir():
+        pytest.fail(f"ical.js is not installed: run 'npm ci' in {ICALJS}")
+    return found
+
+
+def read_icaljs(data: bytes) -> set[Read]:
+    """Mozilla's ical.js, resolving times only through the file's own VTIMEZONEs."""
+    result = subprocess.run(
+        [node(), str(ICALJS / "read.mjs")],
+        input=data,
+        capture_output=True,
+        check=False,
+        env={**os.environ, "TZ": "UTC"},
+        timeout=60,
+    )
+    assert 0 == result.returncode, result.stderr.decode()
+    found = json.loads(result.stdout)
+    return {
+        Read(
+            event["uid"],
+            dt.datetime.fromisoformat(event["start"]),
+            dt.datetime.fromisoformat(event["end"]),
+        )
+        for event in found["events"]
+    }
+
+
+PARSERS = [read_icalendar, read_vobject, read_ics_py, read_ical_strict, read_icaljs]
 
 
 def build(path: Path, audience: str = "patient") -> tuple[ketaplan.Plan, bytes]:
@@ -80,12 +163,13 @@ def build(path: Path, audience: str = "patient") -> tuple[ketaplan.Plan, bytes]:
 
 
 @pytest.mark.parametrize("audience", ["patient", "clinic"])
-@pytest.mark.parametrize("path", PLANS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("source", CORPUS, ids=str)
 @pytest.mark.parametrize("parser", PARSERS, ids=lambda f: f.__name__)
-def test_every_parser_reads_every_session(path: Path, parser: object, audience: str) -> None:
+def test_every_parser_reads_every_session(source: str, parser: object, audience: str) -> None:
     """Each parser finds one event per session in both calendars, with exact start and end
-    instants; the patient's calendar uses the plan's UIDs."""
-    plan, data = build(path, audience)
+    instants, in every example plan and in plans that start in DST and cross the autumn
+    change; the patient's calendar uses the plan's UIDs."""
+    plan, data = build_source(source, audience)
     found = parser(data)  # type: ignore[operator]
     instants = {(s.start.astimezone(dt.UTC), s.end.astimezone(dt.UTC)) for s in plan.sessions}
     assert instants == {(read.start, read.end) for read in found}
@@ -373,7 +457,16 @@ def test_injected_line_does_not_become_a_property_under_python_o(tmp_path: Path)
 
 @pytest.mark.parametrize(
     "module",
-    ["export/_ics.py", "export/_documents.py", "_dosing.py", "_library.py", "_protocol.py"],
+    [
+        "export/_ics.py",
+        "export/_lines.py",
+        "export/_vtimezone.py",
+        "export/_documents.py",
+        "_invite.py",
+        "_dosing.py",
+        "_library.py",
+        "_protocol.py",
+    ],
 )
 def test_no_assert_guards_user_data(module: str) -> None:
     """The writers and the modules that read protocols and doses check nothing with assert,
@@ -537,3 +630,213 @@ def test_template_without_calendar_wording_points_to_the_plan() -> None:
         "- Bring the infusion pump diary." in str(e.get("DESCRIPTION", ""))
         for e in full.walk("VEVENT")
     )
+
+
+# -- the content-line writer: icalendar's own bytes, without its objects --------------
+
+
+def _with_cancellations(plan: ketaplan.Plan) -> ketaplan.Plan:
+    """``plan`` with its second and last sessions cancelled (SEQUENCE raised)."""
+    chosen = {plan.sessions[1].key, plan.sessions[-1].key}
+    sessions = tuple(
+        attrs.evolve(s, status=ketaplan.SessionStatus.CANCELLED, sequence=s.sequence + 1)
+        if s.key in chosen
+        else s
+        for s in plan.sessions
+    )
+    return attrs.evolve(plan, sessions=sessions)
+
+
+def icalendar_serialisation(plan: ketaplan.Plan, audience: str) -> bytes:
+    """The same calendar built from icalendar objects (Event.new, Alarm, Calendar.new) and
+    written by icalendar's own ``to_ical()``."""
+    from ketaplan.export import _ics
+    from ketaplan.export._vtimezone import vtimezone
+
+    view = _ics._View(plan, audience)  # type: ignore[arg-type]
+    zone = plan.clinic.zone
+    local_days = [s.start.astimezone(zone).date() for s in plan.sessions]
+    events = []
+    for session in plan.sessions:
+        content = _ics.event(view, session)
+        organizer = None
+        if content.organizer:
+            organizer = icalendar.vCalAddress(f"mailto:{content.organizer}")
+            if content.organizer_name:
+                organizer.params["CN"] = content.organizer_name
+        event = icalendar.Event.new(
+            uid=content.uid,
+            stamp=NOW,
+            start=content.start,
+            end=content.end,
+            summary=content.summary,
+            description=content.description or None,
+            location=content.location or None,
+            categories=content.categories,
+            sequence=session.sequence,
+            status=icalendar.STATUS.CANCELLED if content.cancelled else icalendar.STATUS.CONFIRMED,
+            transparency=icalendar.TRANSP.TRANSPARENT
+            if content.cancelled
+            else icalendar.TRANSP.OPAQUE,
+            last_modified=view.modified(session, NOW),
+            organizer=organizer,
+        )
+        for alarm in content.alarms:
+            component = icalendar.Alarm()
+            component.add("action", "DISPLAY")
+            component.add("trigger", -alarm.before)
+            component.add("description", alarm.text)
+            event.add_component(component)
+        events.append(event)
+    calendar = icalendar.Calendar.new(
+        prodid=_ics.PRODID,
+        method="PUBLISH",
+        calscale="GREGORIAN",
+        name=icalendar.vText(_ics._calendar_name(view)),
+        uid=_ics._hash(f"calendar\x00{audience}\x00{plan.id}"),
+        subcomponents=[
+            vtimezone(plan.clinic.timezone, min(local_days), max(local_days)),
+            *events,
+        ],
+    )
+    data: bytes = calendar.to_ical()
+    return data
+
+
+WRITER_CORPUS = [
+    (source, privacy, audience)
+    for source in [path.stem for path in PLANS]
+    for privacy in ("minimal", "standard", "full")
+    for audience in ("patient", "clinic")
+]
+
+
+@pytest.mark.parametrize(("source", "privacy", "audience"), WRITER_CORPUS, ids=str)
+def test_writer_gives_icalendars_own_bytes(source: str, privacy: str, audience: str) -> None:
+    """For every example plan at every privacy level, in both calendars, with cancelled
+    sessions, ketaplan's content-line writer gives exactly the bytes icalendar's to_ical()
+    gives for the same events."""
+    plan = _with_cancellations(_at(load_source(source), privacy))
+    ours = ketaplan.render_ics(plan, now=NOW, audience=audience)  # type: ignore[arg-type]
+    assert icalendar_serialisation(plan, audience) == ours
+
+
+@pytest.mark.parametrize("name", [*UNUSUAL_NAMES, 'Clinique "Ésprit" 🧠 ^ Ltd.'], ids=repr)
+def test_writer_gives_icalendars_own_bytes_for_unusual_names(name: str) -> None:
+    """Line breaks, separators, quotes, carets and characters of several bytes in names are
+    escaped and folded exactly as icalendar does it, calendar name and organizer included."""
+    plan = _with_cancellations(_with_names(name * 3, patient=name * 5, privacy="full"))
+    for audience in ("patient", "clinic"):
+        ours = ketaplan.render_ics(plan, now=NOW, audience=audience)  # type: ignore[arg-type]
+        assert icalendar_serialisation(plan, audience) == ours
+
+
+def test_folding_matches_icalendar_around_escapes_and_wide_characters() -> None:
+    """Every cut the writer makes in a long line is where icalendar makes it: never inside
+    a character of several bytes, never right after the backslash of an escape."""
+    from icalendar.parser.string import _foldline
+
+    from ketaplan.export._lines import fold
+
+    for length in range(60, 240, 7):
+        for filler in ("a", "é", "🧠", "\\,", "^n", "a\\"):
+            line = "DESCRIPTION:" + (filler * length)[:length]
+            assert _foldline(line) == fold(line)
+
+
+def _unfolded(data: bytes) -> list[str]:
+    return re.sub(r"\r\n[ \t]", "", data.decode()).split("\r\n")
+
+
+@pytest.mark.parametrize("privacy", ["minimal", "standard", "full"])
+@pytest.mark.parametrize("path", PLANS, ids=lambda p: p.stem)
+def test_no_property_is_empty(path: Path, privacy: str) -> None:
+    """Regression (libical drops an empty CATEGORIES: with an error): no property in either
+    calendar has an empty value, at any privacy level."""
+    plan = _with_cancellations(_at(ketaplan.load_plan(path, now=NOW), privacy))
+    plan = attrs.evolve(plan, clinic=attrs.evolve(plan.clinic, address=""))
+    for audience in ("patient", "clinic"):
+        data = ketaplan.render_ics(plan, now=NOW, audience=audience)  # type: ignore[arg-type]
+        assert [] == [line for line in _unfolded(data) if re.fullmatch(r"[^:]+:", line)]
+
+
+def test_cancelled_event_says_so_in_its_title_and_has_no_alarm() -> None:
+    """Regression (Outlook shows STATUS:CANCELLED events from a file as live): a cancelled
+    session's title starts with "Cancelled:", it is STATUS:CANCELLED and transparent, and
+    it carries no alarm."""
+    plan = _with_cancellations(ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW))
+    cancelled = plan.sessions[1]
+    events = {
+        str(e["UID"]): e
+        for e in icalendar.Calendar.from_ical(ketaplan.render_ics(plan, now=NOW)).walk("VEVENT")
+    }
+    event = events[plan.uid(cancelled)]
+    assert "Cancelled: Treatment session" == str(event["SUMMARY"])
+    assert ("CANCELLED", "TRANSPARENT") == (str(event["STATUS"]), str(event["TRANSP"]))
+    assert [] == event.walk("VALARM")
+    live = events[plan.uid(plan.sessions[0])]
+    assert not str(live["SUMMARY"]).startswith("Cancelled")
+    assert 2 == len(live.walk("VALARM"))
+
+
+def test_last_modified_is_when_the_session_last_changed() -> None:
+    """Every event has LAST-MODIFIED: the time of the revision that last changed its session
+    (the plan's creation for the others), so a change to one session moves only its own."""
+    plan = ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW)
+    later = NOW + dt.timedelta(days=3)
+    moved = plan.sessions[-1]
+    changed = ketaplan.reschedule(
+        plan, moved.key, moved.start + dt.timedelta(days=1), now=later, reason="asked"
+    )
+    events = icalendar.Calendar.from_ical(ketaplan.render_ics(changed, now=later)).walk("VEVENT")
+    modified = {str(e["UID"]): e.decoded("LAST-MODIFIED") for e in events}
+    assert len(changed.sessions) == len(modified)
+    assert {changed.uid(moved): later} == {uid: at for uid, at in modified.items() if at != NOW}
+
+
+def test_organizer_is_the_clinics_address_when_it_has_one() -> None:
+    """With a clinic email every event names the clinic as ORGANIZER (its name too, except at
+    minimal); without one, none does."""
+    plan = dst_plan("America/Toronto")
+    for privacy, name in (("standard", "Riverside Clinic"), ("minimal", None)):
+        data = ketaplan.render_ics(_at(plan, privacy), now=NOW)
+        events = icalendar.Calendar.from_ical(data).walk("VEVENT")
+        assert {"mailto:appointments@riverside.example"} == {str(e["ORGANIZER"]) for e in events}
+        assert {name} == {e["ORGANIZER"].params.get("CN") for e in events}
+    bare = attrs.evolve(plan, clinic=attrs.evolve(plan.clinic, email=""))
+    assert b"ORGANIZER" not in ketaplan.render_ics(bare, now=NOW)
+
+
+def test_calendar_name_with_a_comma_reads_back_whole_in_vobject() -> None:
+    """Regression: a comma in the clinic's name no longer cuts the calendar name in vobject."""
+    plan = _with_names("Lakeside, Wellness & Co.")
+    calendar = vobject.readOne(ketaplan.render_ics(plan, now=NOW).decode())
+    assert "Appointments: Lakeside, Wellness & Co." == calendar.contents["name"][0].value
+
+
+def test_reconcile_does_not_render_events_to_compare_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """reconcile compares what each session's events say without writing a content line."""
+    from ketaplan.export import _lines
+
+    first = ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW)
+    storm = ketaplan.Closure(dt.date(2026, 12, 21), dt.date(2026, 12, 21), "ice storm")
+    rebuilt = ketaplan.Plan.create(
+        first.id,
+        first.protocol,
+        attrs.evolve(first.clinic, closures=(*first.clinic.closures, storm)),
+        first.start,
+        preferences=first.preferences,
+        patient=first.patient,
+        calendar=first.calendar,
+        now=NOW,
+    )
+
+    def refuse(*_args: object) -> None:
+        raise AssertionError("a content line was written")
+
+    monkeypatch.setattr(_lines.ContentLines, "add", refuse)
+    monkeypatch.setattr(_lines, "fold", refuse)
+    second = ketaplan.reconcile(first, rebuilt, now=NOW)
+    assert any(s.sequence == 1 for s in second.sessions)

@@ -162,6 +162,21 @@ def _load_zone(key: str, field: str) -> zoneinfo.ZoneInfo:
         ) from None
 
 
+_EMAIL = re.compile(
+    r"[^@\s\x00-\x1f\x7f<>()\[\],;:\\\"]{1,64}@[^@\s\x00-\x1f\x7f<>()\[\],;:\\\"]{1,189}"
+)
+
+
+def _email(value: object) -> None:
+    """``clinic.email``: empty, or one plain address such as ``appointments@clinic.example``."""
+    if not isinstance(value, str) or (value and not _EMAIL.fullmatch(value)):
+        raise SpecError(
+            "clinic.email",
+            value,
+            "expected one email address such as 'appointments@clinic.example', without a name or brackets",
+        )
+
+
 def _holiday_codes(
     _instance: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
 ) -> None:
@@ -207,7 +222,10 @@ class Clinic:
     subdivision (``"CA-ON"``); ``closures`` extra closed days; ``busy`` the
     existing bookings, of which ``chairs`` may overlap at once. ``min_gap`` is
     the least time between two dosing sessions and ``consecutive_days``
-    whether dosing may fall on consecutive days.
+    whether dosing may fall on consecutive days. ``email`` is the address
+    the clinic's calendar events name as their organizer and invitations
+    come from (empty: events name no organizer, and invitations cannot be
+    sent).
     """
 
     name: str
@@ -226,6 +244,7 @@ class Clinic:
     consecutive_days: bool = True
     chairs: int = attrs.field(default=1, validator=attrs.validators.ge(1))
     busy: tuple[Busy, ...] = attrs.field(default=(), converter=_by_start)
+    email: str = attrs.field(default="", validator=lambda _c, _a, value: _email(value))
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:

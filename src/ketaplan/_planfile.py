@@ -124,6 +124,7 @@ def _clinic(table: Table, timezone: str, *, base: Path, start: dt.date) -> Clini
         timezone=_timezone(timezone),
         address=table.get("address", str, ""),
         phone=table.get("phone", str, ""),
+        email=table.get("email", str, ""),
         hours=hours if "hours" in table else default_hours(),
         holidays=holidays,
         closures=closures,

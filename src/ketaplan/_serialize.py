@@ -329,13 +329,17 @@ def _converter() -> cattrs.Converter:
     converter.register_unstructure_hook(Weekday, lambda day: day.name)
     converter.register_unstructure_hook(Cadence, _cadence_out)
     base_clinic = converter.get_unstructure_hook(Clinic)
-    converter.register_unstructure_hook(
-        Clinic,
-        lambda clinic: {
+
+    def clinic_out(clinic: Clinic) -> dict[str, Any]:
+        out: dict[str, Any] = {
             **base_clinic(clinic),
             "hours": {d.name: [str(h) for h in p] for d, p in clinic.hours.items()},
-        },
-    )
+        }
+        if not clinic.email:  # a plan saved before clinics had an email reads the same
+            del out["email"]
+        return out
+
+    converter.register_unstructure_hook(Clinic, clinic_out)
 
     converter.register_structure_hook_factory(
         attrs.has,

@@ -19,18 +19,19 @@ UIDs come from :meth:`~ketaplan.Plan.uid`: stable and free of personal data.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
-import functools
 import hashlib
 from typing import Literal
 
 import attrs
-import icalendar
 
 from .._plan import Plan
 from .._protocol import SessionKind, SessionTemplate
 from .._session import Session, SessionStatus
 from .._units import format_duration
+from ._lines import ContentLines
+from ._vtimezone import vtimezone_bytes
 
 __all__ = ["fingerprint", "render_ics"]
 
@@ -38,21 +39,90 @@ PRODID = "-//ketaplan//ketaplan//EN"
 
 PREPARE_POINTER = "See your treatment plan for how to prepare."
 AFTERCARE_POINTER = "See your treatment plan for what to do afterwards."
+#: The word a cancelled event's title starts with, as Outlook writes it.
+CANCELLED = "Cancelled"
 
 
 Audience = Literal["patient", "clinic"]
+Method = Literal["PUBLISH", "REQUEST", "CANCEL"]
+
+
+class _View:
+    """What one calendar shows of a plan: the patient's at its privacy level, or the clinic's.
+
+    It also holds what every event of the plan needs and is worked out once:
+    how many sessions each phase has, and when each session last changed.
+    """
+
+    def __init__(self, plan: Plan, audience: Audience = "patient") -> None:
+        self.plan = plan
+        self.audience = audience
+        self.privacy: str = "full" if audience == "clinic" else plan.calendar.privacy
+        self.zone = plan.clinic.zone
+        self._counts: collections.Counter[tuple[str, SessionKind]] | None = None
+        self._modified: dict[str, dt.datetime] | None = None
+
+    def count(self, session: Session) -> int:
+        """How many sessions of ``session``'s kind its phase has."""
+        if self._counts is None:
+            self._counts = collections.Counter((s.phase, s.kind) for s in self.plan.sessions)
+        return self._counts[(session.phase, session.kind)]
+
+    def modified(self, session: Session, now: dt.datetime) -> dt.datetime:
+        """When ``session`` last changed: the time of the last revision that names it, else of
+        the plan's first revision (``now`` for a plan without history)."""
+        if self._modified is None:
+            keys = {s.key for s in self.plan.sessions}
+            self._modified = {}
+            for revision in self.plan.history:
+                for change in revision.changes:
+                    key = change.split(": ", 1)[0]
+                    if key in keys:
+                        self._modified[key] = revision.at
+        history = self.plan.history
+        return self._modified.get(session.key, history[0].at if history else now)
 
 
 @attrs.frozen
-class _View:
-    """What one calendar shows of a plan: the patient's at its privacy level, or the clinic's."""
+class Alarm:
+    """A display alarm: ``before`` the start, saying ``text``."""
 
-    plan: Plan
-    audience: Audience = "patient"
+    before: dt.timedelta
+    text: str
 
-    @property
-    def privacy(self) -> str:
-        return "full" if self.audience == "clinic" else self.plan.calendar.privacy
+
+@attrs.frozen
+class Event:
+    """What one event says, apart from DTSTAMP, SEQUENCE and LAST-MODIFIED: the content a
+    session's fingerprint is made of, and what the writer writes."""
+
+    uid: str
+    start: dt.datetime  # wall-clock time in the clinic's zone
+    end: dt.datetime
+    summary: str
+    description: str
+    location: str
+    categories: tuple[str, ...]
+    cancelled: bool
+    alarms: tuple[Alarm, ...]
+    organizer: str  # the clinic's email address, or ""
+    organizer_name: str
+
+    def key(self) -> tuple[object, ...]:
+        """The content as plain values, with the start and end as instants in UTC."""
+        return (
+            self.uid,
+            self.start.astimezone(dt.UTC).isoformat(),
+            self.end.astimezone(dt.UTC).isoformat(),
+            self.summary,
+            self.description,
+            self.location,
+            self.categories,
+            self.cancelled,
+            tuple((str(alarm.before), alarm.text) for alarm in self.alarms),
+            self.organizer,
+            self.organizer_name,
+        )
 
 
 def render_ics(plan: Plan, *, now: dt.datetime, audience: Audience = "patient") -> bytes:
@@ -63,42 +133,106 @@ def render_ics(plan: Plan, *, now: dt.datetime, audience: Audience = "patient") 
     one account.
     """
     view = _View(plan, audience)
-    zone = plan.clinic.timezone
-    days = [s.start.astimezone(plan.clinic.zone).date() for s in plan.sessions]
-    first = min(days, default=plan.start)
-    last = max(days, default=plan.start) + dt.timedelta(days=1)
-    events = [_event(view, session, now) for session in plan.sessions]
-    calendar = icalendar.Calendar.new(
-        prodid=PRODID,
-        method="PUBLISH",
-        calscale="GREGORIAN",
-        name=_text(_calendar_name(view)),
+    lines = ContentLines()
+    head(
+        lines,
+        "PUBLISH",
+        name=_calendar_name(view),
         uid=_hash(f"calendar\x00{audience}\x00{plan.id}"),
-        subcomponents=[_timezone(zone, first, last), *events],
     )
-    content: bytes = calendar.to_ical()
-    return content
+    lines.extend(timezone(plan))
+    stamp = lines.utc(now)
+    for session in plan.sessions:
+        write_event(
+            lines,
+            event(view, session),
+            sequence=session.sequence,
+            stamp=stamp,
+            modified=view.modified(session, now),
+        )
+    lines.end("VCALENDAR")
+    return lines.to_ical()
 
 
 def fingerprint(plan: Plan, session: Session) -> bytes:
-    """What the patient's and the clinic's events of ``session`` say, apart from
-    DTSTAMP and SEQUENCE: when it differs between two revisions, the session changed."""
-    stamp = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-    parts = []
-    for audience in ("patient", "clinic"):
-        event = _event(_View(plan, audience), attrs.evolve(session, sequence=0), stamp)
-        parts.append(event.to_ical())
-    return b"".join(parts)
+    """What the patient's and the clinic's events of ``session`` say, apart from DTSTAMP,
+    SEQUENCE and LAST-MODIFIED: when it differs between two revisions, the session changed.
 
-
-def _text(value: str) -> icalendar.vText:
-    """``value`` as a TEXT value, escaped when written.
-
-    icalendar escapes SUMMARY, DESCRIPTION, LOCATION and CATEGORIES by
-    itself, but types NAME and X-WR-CALNAME as unknown values and writes a
-    plain string there verbatim: a line break in a name would end the line.
+    It is made of the events' content, not of their encoded lines.
     """
-    return icalendar.vText(value)
+    parts = (event(_View(plan, audience), session).key() for audience in ("patient", "clinic"))
+    return hashlib.sha256(repr(tuple(parts)).encode()).digest()
+
+
+def head(lines: ContentLines, method: Method, *, name: str = "", uid: str = "") -> None:
+    """Begin a calendar: version, product, scale, method and, if given, name and UID, in the
+    order icalendar writes them."""
+    lines.begin("VCALENDAR")
+    lines.add("VERSION", "2.0")
+    lines.add("PRODID", lines.text(PRODID))
+    lines.add("CALSCALE", "GREGORIAN")
+    lines.add("METHOD", method)
+    if name:
+        # icalendar types NAME and X-WR-CALNAME as unknown values and writes a plain
+        # string there verbatim: both are TEXT, escaped here.
+        lines.add("NAME", lines.text(name))
+        lines.add("X-WR-CALNAME", lines.text(name))
+    if uid:
+        lines.add("UID", lines.text(uid))
+
+
+def timezone(plan: Plan) -> bytes:
+    """The VTIMEZONE of the plan's clinic, for the days its sessions fall on."""
+    zone = plan.clinic.zone
+    days = [s.start.astimezone(zone).date() for s in plan.sessions]
+    first = min(days, default=plan.start)
+    last = max(days, default=plan.start)
+    return vtimezone_bytes(plan.clinic.timezone, first, last)
+
+
+def write_event(
+    lines: ContentLines,
+    content: Event,
+    *,
+    sequence: int,
+    stamp: str,
+    modified: dt.datetime,
+    attendee: str = "",
+) -> None:
+    """Write one VEVENT, its properties in the order icalendar writes them."""
+    tzid = lines.params({"TZID": content.start.tzinfo.key})  # type: ignore[union-attr]
+    lines.begin("VEVENT")
+    lines.add("SUMMARY", lines.text(content.summary))
+    lines.add("DTSTART", lines.local(content.start), tzid)
+    lines.add("DTEND", lines.local(content.end), tzid)
+    lines.add("DTSTAMP", stamp)
+    lines.add("UID", lines.text(content.uid))
+    lines.add("SEQUENCE", lines.integer(sequence))
+    if attendee:
+        lines.add(
+            "ATTENDEE",
+            lines.address(attendee),
+            lines.params({"PARTSTAT": "NEEDS-ACTION", "ROLE": "REQ-PARTICIPANT", "RSVP": "FALSE"}),
+        )
+    if content.categories:
+        lines.add("CATEGORIES", lines.categories(content.categories))
+    if content.description:
+        lines.add("DESCRIPTION", lines.text(content.description))
+    lines.add("LAST-MODIFIED", lines.utc(modified))
+    if content.location:
+        lines.add("LOCATION", lines.text(content.location))
+    if content.organizer:
+        names = {"CN": content.organizer_name} if content.organizer_name else {}
+        lines.add("ORGANIZER", lines.address(content.organizer), lines.params(names))
+    lines.add("STATUS", "CANCELLED" if content.cancelled else "CONFIRMED")
+    lines.add("TRANSP", "TRANSPARENT" if content.cancelled else "OPAQUE")
+    for alarm in content.alarms:
+        lines.begin("VALARM")
+        lines.add("ACTION", "DISPLAY")
+        lines.add("DESCRIPTION", lines.text(alarm.text))
+        lines.add("TRIGGER", lines.duration(-alarm.before))
+        lines.end("VALARM")
+    lines.end("VEVENT")
 
 
 def _hash(text: str) -> str:
@@ -109,11 +243,6 @@ def _uid(view: _View, session: Session) -> str:
     if view.audience == "patient":
         return view.plan.uid(session)
     return _hash(f"clinic\x00{view.plan.id}\x00{session.key}")
-
-
-@functools.cache
-def _timezone(zone: str, first: dt.date, last: dt.date) -> icalendar.Timezone:
-    return icalendar.Timezone.from_tzid(zone, first_date=first, last_date=last)
 
 
 def _calendar_name(view: _View) -> str:
@@ -129,13 +258,18 @@ def _calendar_name(view: _View) -> str:
 
 def summary(plan: Plan, session: Session, privacy: str | None = None) -> str:
     """The event title at ``privacy`` (by default the plan's level)."""
-    privacy = privacy or plan.calendar.privacy
+    return _summary(plan, session, privacy or plan.calendar.privacy, None)
+
+
+def _summary(plan: Plan, session: Session, privacy: str, view: _View | None) -> str:
     if privacy == "minimal":
         return "Appointment"
     if privacy == "standard":
         return session.kind.label
     template = plan.template(session)
-    total = plan.phase_count(session.phase, session.kind)
+    total = (
+        view.count(session) if view is not None else plan.phase_count(session.phase, session.kind)
+    )
     phase = plan.protocol.phase(session.phase).title
     title = (
         f"{template.title} ({phase}, {session.index} of {total})"
@@ -220,41 +354,37 @@ def _location(view: _View, session: Session) -> str:
     return ", ".join(part for part in (clinic.name, clinic.address) if part)
 
 
-def _event(view: _View, session: Session, now: dt.datetime) -> icalendar.Event:
+def event(view: _View, session: Session) -> Event:
+    """What ``session``'s event says in ``view``'s calendar."""
     plan = view.plan
     cancelled = session.status is SessionStatus.CANCELLED
-    categories = [] if view.privacy == "minimal" else [session.kind.label]
-    event = icalendar.Event.new(
+    title = _summary(plan, session, view.privacy, view)
+    alarms: tuple[Alarm, ...] = ()
+    if not cancelled and view.audience == "patient" and plan.calendar.reminders:
+        text = _alarm_text(view, session, title)
+        alarms = tuple(Alarm(before, text) for before in plan.calendar.reminders)
+    clinic = plan.clinic
+    return Event(
         uid=_uid(view, session),
-        stamp=now.astimezone(dt.UTC),
-        start=session.start,
-        end=session.end,
-        summary=summary(plan, session, view.privacy),
-        description=description(plan, session, view.privacy, staff=view.audience == "clinic")
-        or None,
-        location=_location(view, session) or None,
-        categories=categories,
-        sequence=session.sequence,
-        status=icalendar.STATUS.CANCELLED if cancelled else icalendar.STATUS.CONFIRMED,
-        transparency=icalendar.TRANSP.TRANSPARENT if cancelled else icalendar.TRANSP.OPAQUE,
+        start=session.start.astimezone(view.zone),
+        end=session.end.astimezone(view.zone),
+        summary=f"{CANCELLED}: {title}" if cancelled else title,
+        description=description(plan, session, view.privacy, staff=view.audience == "clinic"),
+        location=_location(view, session),
+        categories=() if view.privacy == "minimal" else (session.kind.label,),
+        cancelled=cancelled,
+        alarms=alarms,
+        organizer=clinic.email,
+        organizer_name=clinic.name if view.privacy != "minimal" else "",
     )
-    if not cancelled and view.audience == "patient":
-        for before in plan.calendar.reminders:
-            event.add_component(_alarm(view, session, before))
-    return event
 
 
-def _alarm(view: _View, session: Session, before: dt.timedelta) -> icalendar.Alarm:
-    alarm = icalendar.Alarm()
-    alarm.add("action", "DISPLAY")
-    alarm.add("trigger", -before)
-    text = summary(view.plan, session, view.privacy)
+def _alarm_text(view: _View, session: Session, title: str) -> str:
     preparation, _ = instructions(view.plan.template(session), view.privacy)
     if (
         preparation
         and preparation[0] != PREPARE_POINTER
         and session.kind is not SessionKind.CONSULTATION
     ):
-        text = f"{text}: {preparation[0]}"
-    alarm.add("description", text)
-    return alarm
+        return f"{title}: {preparation[0]}"
+    return title
