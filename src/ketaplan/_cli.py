@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from . import __version__
+from ._invite import PASSWORD_VARIABLE as INVITE_PASSWORD
+from ._invite import USER_VARIABLE as INVITE_USER
+from ._invite import send_invitations, write_invitations
 from ._library import builtin_protocols
 from ._lifecycle import cease, complete, defer, fill_dose, finalise, miss, omit, reschedule
 from ._plan import Plan
@@ -86,8 +89,35 @@ def _parser() -> argparse.ArgumentParser:
         "--url", metavar="URL", required=True, help="the CalDAV calendar collection's address"
     )
     publish_.add_argument("--user", metavar="NAME", help="the user name to log in with")
+    _invite_command(commands)
     _plan_verbs(commands)
     return parser
+
+
+def _invite_command(commands: argparse._SubParsersAction[_Parser]) -> None:
+    invite = commands.add_parser(
+        "invite",
+        help="email the patient an invitation for each session that changed since the last ones",
+        epilog=f"{INVITE_USER} and {INVITE_PASSWORD}, when set, log in to the --smtp server (over TLS only). The server's certificate is checked against the system's authorities, or the file SSL_CERT_FILE names.",
+    )
+    invite.add_argument("plan", metavar="PLAN.json", type=Path)
+    invite.add_argument(
+        "--to", required=True, metavar="ADDRESS", help="the patient's email address"
+    )
+    where = invite.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--out", metavar="DIR", type=Path, help="write the invitations as .eml files into DIR"
+    )
+    where.add_argument(
+        "--smtp", metavar="HOST:PORT", help="send the invitations through this SMTP server"
+    )
+    invite.add_argument(
+        "--smtp-starttls",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="upgrade the SMTP connection with STARTTLS before sending (default: on; turn it off only for a server on this machine)",
+    )
+    invite.add_argument("--by", default="", help="who sends them, recorded in the plan's history")
 
 
 def _plan_verbs(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -183,6 +213,8 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
     now = generation_time(os.environ)
     if arguments.command == "publish":
         return _publish(arguments, out, now)
+    if arguments.command == "invite":
+        return _invite(arguments, out, now)
     if arguments.command in ("sessions", "history"):
         _show(load_plan(arguments.plan, now=now), arguments.command, out)
         return 0
@@ -236,6 +268,40 @@ def _publish(arguments: argparse.Namespace, out: TextIO, now: dt.datetime) -> in
     result = publish(plan, arguments.url, user=arguments.user, password=password, now=now)
     out.write(f"{result}\n")
     return 0
+
+
+def _invite(arguments: argparse.Namespace, out: TextIO, now: dt.datetime) -> int:
+    if arguments.out is not None:
+        paths = write_invitations(
+            arguments.plan, arguments.out, to=arguments.to, now=now, by=arguments.by
+        )
+        lines = [str(path) for path in paths]
+    else:
+        host, port = _host_port(arguments.smtp)
+        sent = send_invitations(
+            arguments.plan,
+            to=arguments.to,
+            host=host,
+            port=port,
+            now=now,
+            starttls=arguments.smtp_starttls,
+            user=os.environ.get(INVITE_USER) or None,
+            password=os.environ.get(INVITE_PASSWORD) or None,
+            by=arguments.by,
+        )
+        lines = [f"{i.key}\t{i.method}\tsequence {i.sequence}" for i in sent]
+    for line in lines or ["no invitations to send: every session's last invitation is up to date"]:
+        out.write(f"{line}\n")
+    return 0
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    """``--smtp HOST:PORT`` (an IPv6 host in brackets: ``[::1]:25``)."""
+    host, _, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise SpecError("--smtp", text, "expected HOST:PORT, e.g. smtp.clinic.example:587")
+    return host, int(port)
 
 
 def _show(plan: Plan, what: str, out: TextIO) -> None:
