@@ -557,3 +557,22 @@ def test_out_and_smtp_are_exclusive(saved: Path, tmp_path: Path) -> None:
         run("invite", str(saved), "--to", PATIENT, "--out", str(tmp_path), "--smtp", "h:25")
     )
     assert re.search(r"--out|--smtp", _error(run("invite", str(saved), "--to", PATIENT)))
+
+
+def test_names_with_line_breaks_stay_inside_their_headers() -> None:
+    """A clinic or patient name with a line break gives one-line From and Subject headers,
+    and the message still parses."""
+    plan = ketaplan.load_plan(SOURCE, now=NOW)
+    plan = attrs.evolve(
+        plan,
+        clinic=attrs.evolve(plan.clinic, name="Lakeside\nBcc: evil@example.com"),
+        patient=attrs.evolve(plan.patient, name="Sam\r\nRivera"),
+        calendar=attrs.evolve(plan.calendar, privacy="full"),
+    )
+    (first, *_rest) = _invite.invitations(plan, to=PATIENT, now=NOW)
+    data = first.message.as_bytes()
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert message["Bcc"] is None
+    assert "Lakeside Bcc: evil@example.com" in str(message["From"])
+    assert str(message["Subject"]).endswith(": Sam Rivera: Mon 14 Dec 2026, 09:30")
+    read_event(message)  # type: ignore[arg-type]

@@ -303,12 +303,12 @@ def _message(
     local = session.start.astimezone(view.zone)
     when = f"{english_date(local.date())}, {local:%H:%M}"
     title = content.summary
-    subject = f"{title}: {when}"
+    subject = _one_line(f"{title}: {when}")
     if method == "REQUEST" and updated:
         subject = f"Updated: {subject}"
     clinic = plan.clinic
     message = EmailMessage(policy=_POLICY)
-    sender = clinic.name if view.privacy != "minimal" else ""
+    sender = _one_line(clinic.name) if view.privacy != "minimal" else ""
     message["From"] = email.utils.formataddr((sender, clinic.email))
     message["To"] = to
     message["Subject"] = subject
@@ -323,6 +323,11 @@ def _message(
         del part["MIME-Version"]  # a header of the message, not of its parts
     message.set_boundary(f"=_ketaplan_{digest}")  # not random: the same inputs, the same bytes
     return message
+
+
+def _one_line(text: str) -> str:
+    """``text`` for a header: a name's line breaks would end the header."""
+    return " ".join(text.split())
 
 
 def _body(view: _View, session: Session, content: Event, method: Method, when: str) -> str:

@@ -192,7 +192,11 @@ def clear_cache() -> None:
 @functools.lru_cache(maxsize=64)
 def _zone(key: str) -> _Zone:
     transitions, footer = _read(key)
-    rule = _parse_rule(footer)
+    try:
+        rule = _parse_rule(footer)
+    except ValueError:  # a footer tzdata does not write: keep the last offset for ever
+        last = transitions[-1] if transitions else None
+        rule = _Rule(last.name if last else "UTC", last.after if last else 0)
     years = {_year(t.at) for t in transitions}
     predicted = {
         (change.at, change.before, change.after)
