@@ -14,6 +14,12 @@ Every text value is an iCalendar TEXT value (RFC 5545, 3.3.11), escaped by
 icalendar: a line break, comma, semicolon or backslash in a clinic's or a
 patient's name stays inside its property.
 
+:func:`event` says what a session's event holds (an :class:`Event`);
+:func:`write_event` writes it with :class:`~._lines.ContentLines`, which
+encodes each value with icalendar's value types and folds the lines as
+icalendar does, without an icalendar component per event. The invitations
+(``ketaplan._invite``) write their events the same way.
+
 UIDs come from :meth:`~ketaplan.Plan.uid`: stable and free of personal data.
 """
 
