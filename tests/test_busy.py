@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import random
 import re
 import shutil
 import zoneinfo
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -324,23 +326,21 @@ def test_a_folder_is_refused(tmp_path: Path) -> None:
     plan = plan_with(tmp_path, b"")
     (plan.parent / "bookings.ics").unlink()
     (plan.parent / "bookings.ics").mkdir()
-    assert rejected(tmp_path, plan).endswith(
-        "; a folder, not a file; give .ics files of existing bookings"
-    )
+    assert rejected(tmp_path, plan).endswith("; expected a file, not a folder")
 
 
 def test_an_unreadable_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A bookings file that cannot be opened is an error with the reason, not "no bookings"."""
     plan = plan_with(tmp_path, ics(*event()))
     bookings = plan.parent / "bookings.ics"
-    read_bytes = Path.read_bytes
+    real_open = os.open
 
-    def refuse(self: Path) -> bytes:
-        if self == bookings:
-            raise PermissionError(13, "Permission denied", str(self))
-        return read_bytes(self)
+    def refuse(path: object, *args: Any, **kwargs: Any) -> int:
+        if Path(str(path)) == bookings:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    monkeypatch.setattr(os, "open", refuse)
     assert rejected(tmp_path, plan).endswith("; the file cannot be read (Permission denied)")
 
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -321,14 +322,14 @@ def test_new_files_follow_the_umask_and_private_makes_them_0600(tmp_path: Path) 
 
 def test_unreadable_plan_is_one_line(saved: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A plan the command may not read gives one error line naming it, not a traceback."""
-    real = Path.read_bytes
+    real_open = os.open
 
-    def denied(path: Path) -> bytes:
-        if path == saved:
+    def denied(path: object, *args: Any, **kwargs: Any) -> int:
+        if Path(str(path)) == saved:
             raise PermissionError(13, "Permission denied", str(path))
-        return real(path)
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(os, "open", denied)
     code, _, err = run("dose", str(saved), "body_weight", "72 kg")
     assert 2 == code
     assert 1 == len(err.splitlines())

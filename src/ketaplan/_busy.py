@@ -31,9 +31,13 @@ import recurring_ical_events
 from icalendar.parser import Contentline
 
 from ._clinic import Busy, instant
+from ._reader import read_file
 from .exceptions import SpecError
 
 __all__ = ["HORIZON", "MAX_BUSY", "read_busy"]
+
+#: The largest bookings file read.
+MAX_FILE_BYTES = 50_000_000
 
 #: How far after the plan's start bookings are read.
 HORIZON = dt.timedelta(days=550)
@@ -177,19 +181,13 @@ def read_busy(
     """
     path = Path(path)
     shown = _shown(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise SpecError(
-            field, shown, "no such file; give .ics files of existing bookings"
-        ) from None
-    except IsADirectoryError:
-        raise SpecError(
-            field, shown, "a folder, not a file; give .ics files of existing bookings"
-        ) from None
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        raise SpecError(field, shown, f"the file cannot be read ({reason})") from None
+    data = read_file(
+        path,
+        what=field,
+        limit=MAX_FILE_BYTES,
+        shown=shown,
+        hint="give .ics files of existing bookings",
+    )
     first = dt.datetime.combine(start, dt.time(0), tzinfo=zone)
     try:
         last = dt.datetime.combine(start + HORIZON, dt.time(0), tzinfo=zone)

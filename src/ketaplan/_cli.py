@@ -330,6 +330,8 @@ def _clinic_time(plan: Plan, text: str) -> dt.datetime:
             text,
             "expected the new start in clinic time, e.g. 2027-01-20T14:00, or with its UTC offset, e.g. 2027-01-20T14:00-05:00",
         ) from None
+    if moment.second or moment.microsecond:
+        raise SpecError("--to", text, "give whole minutes, e.g. 2027-01-20T14:00")
     zone = plan.clinic.zone
     try:
         if moment.tzinfo is not None:

@@ -27,8 +27,8 @@ from ._plan import (
     Privacy,
 )
 from ._protocol import Protocol
-from ._reader import Table, load_toml
-from ._serialize import plan_from_json
+from ._reader import Table, load_toml, read_file
+from ._serialize import MAX_BYTES, plan_from_json
 from ._units import IntervalRange, Weekday, parse_duration, parse_time
 from .exceptions import SpecError
 
@@ -42,14 +42,7 @@ def load_plan(path: str | Path, *, now: dt.datetime) -> Plan:
     """
     path = Path(path)
     if path.suffix.lower() == ".json":
-        try:
-            return plan_from_json(path.read_bytes())
-        except FileNotFoundError:
-            raise SpecError("plan file", str(path), "no such file") from None
-        except OSError as error:
-            raise SpecError(
-                "plan file", str(path), f"the file cannot be read ({error.strerror})"
-            ) from None
+        return plan_from_json(read_file(path, what="plan file", limit=MAX_BYTES))
     if path.suffix.lower() != ".toml":
         raise SpecError("plan file", str(path), "expected a .toml plan file or a saved plan .json")
     return _plan(Table(load_toml(path, what="plan file"), ""), base=path.parent, now=now)

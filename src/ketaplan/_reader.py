@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +31,47 @@ _TYPE_NAMES = {
 }
 
 
+def read_file(
+    path: Path, *, what: str, limit: int, shown: str | None = None, hint: str = ""
+) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``limit`` of them.
+
+    A folder, a device (``/dev/zero``) or a pipe is refused at once, without
+    reading from it, and so is a file over ``limit`` bytes; every failure is a
+    :class:`SpecError` naming ``what`` and the file (``shown``, if given).
+    ``hint`` follows "no such file" (what to give instead).
+    """
+    name = str(path) if shown is None else shown
+    try:
+        # Opened without blocking, so that a pipe with no writer cannot hang.
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise SpecError(what, name, "no such file" + (f"; {hint}" if hint else "")) from None
+    except IsADirectoryError:
+        raise SpecError(what, name, "expected a file, not a folder") from None
+    except OSError as error:
+        raise SpecError(
+            what, name, f"the file cannot be read ({error.strerror or 'error'})"
+        ) from None
+    mode = os.fstat(handle).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(handle)
+        if stat.S_ISDIR(mode):
+            raise SpecError(what, name, "expected a file, not a folder")
+        raise SpecError(what, name, "expected a regular file, not a device or a pipe")
+    with os.fdopen(handle, "rb") as stream:
+        try:
+            data = stream.read(limit + 1)
+        except OSError as error:
+            raise SpecError(
+                what, name, f"the file cannot be read ({error.strerror or 'error'})"
+            ) from None
+    if len(data) > limit:
+        size = f"{limit // 1_000_000} MB" if limit >= 1_000_000 else f"{limit} bytes"
+        raise SpecError(what, name, f"the file is over {size}")
+    return data
+
+
 def load_toml(path: Path, *, what: str) -> dict[str, Any]:
     """Read a TOML file, turning every failure into a :class:`SpecError`.
 
@@ -36,23 +79,13 @@ def load_toml(path: Path, *, what: str) -> dict[str, Any]:
     syntax error names the field it is in, where that can be told, and the
     line, but never the line's text: it may hold a patient's name.
     """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise SpecError(what, str(path), "no such file") from None
-    except IsADirectoryError:
-        raise SpecError(what, str(path), "expected a file, not a folder") from None
-    except PermissionError:
-        raise SpecError(what, str(path), "the file cannot be read (permission denied)") from None
-    except OSError as error:
-        raise SpecError(what, str(path), f"the file cannot be read ({error.strerror})") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise SpecError(what, str(path), f"the file is over {MAX_FILE_BYTES // 1_000_000} MB")
+    data = read_file(path, what=what, limit=MAX_FILE_BYTES)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise SpecError(what, str(path), f"the file is not UTF-8 text (line {line})") from None
+    _check_nesting(what, path, text)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -60,6 +93,31 @@ def load_toml(path: Path, *, what: str) -> dict[str, Any]:
     except RecursionError:
         raise SpecError(what, str(path), "not valid TOML (nested too deeply)") from None
 
+
+_QUOTED = re.compile(r'"[^"]*"|\'[^\']*\'')
+#: How many parts a dotted key or table name may have (a plan file needs 3).
+MAX_KEY_PARTS = 16
+
+
+def _check_nesting(what: str, path: Path, text: str) -> None:
+    """Refuse keys nested absurdly deep before the TOML parser spends memory on them."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if "=" in line:
+            head = line.split("=", 1)[0]
+        elif line.lstrip().startswith("["):
+            head = line
+        else:
+            continue
+        if _QUOTED.sub("x", head).count(".") >= MAX_KEY_PARTS:
+            raise SpecError(
+                what,
+                str(path),
+                f"line {number}: a key has more than {MAX_KEY_PARTS} dotted parts",
+            )
+
+
+#: The largest whole number a plan or protocol file may give (as a saved plan holds).
+MAX_INT = 2**31 - 1
 
 #: The largest plan or protocol file read.
 MAX_FILE_BYTES = 1_000_000
@@ -211,4 +269,6 @@ class Table:
             wrong = True
         if wrong:
             raise self._error(key, value, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}")
+        if kind is int and not -MAX_INT <= value <= MAX_INT:
+            raise self._error(key, value, f"expected a whole number up to {MAX_INT}")
         return value  # type: ignore[no-any-return]

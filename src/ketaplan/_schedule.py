@@ -51,7 +51,7 @@ __all__ = ["Schedule", "schedule"]
 
 _DAY = dt.timedelta(days=1)
 #: How many candidate slots the search may try in one phase before it gives up.
-SEARCH_BUDGET = 200_000
+SEARCH_BUDGET = 20_000
 
 
 @attrs.frozen
@@ -689,12 +689,12 @@ class _PhaseSearch:
         )
 
     def _budget(self, key: str, day: dt.date) -> None:
+        """Count one slot tried; past :data:`SEARCH_BUDGET`, give up with the deepest reason."""
         self.tried += 1
         if self.tried > SEARCH_BUDGET:
+            dead = self.deepest or _DeadEnd(key, day, f"phase {self.phase.name!r} does not fit")
             raise ScheduleError(
-                key,
-                day,
-                f"phase {self.phase.name!r}: no plan found after trying {SEARCH_BUDGET} times; the calendar leaves too little room",
+                dead.key, dead.day, f"{dead.rule} (no plan found in {SEARCH_BUDGET} tries)"
             )
 
     # -- the windows of a phase's sessions -------------------------------------------

@@ -27,7 +27,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from ._plan import Plan
-from ._serialize import plan_from_json, plan_to_json
+from ._reader import read_file
+from ._serialize import MAX_BYTES, plan_from_json, plan_to_json
 from .exceptions import ConflictError, OutputError, SpecError
 
 __all__ = [
@@ -196,15 +197,9 @@ def _sync_folder(folder: Path) -> None:
 
 def read_saved(path: Path) -> Plan | None:
     """The plan saved at ``path``, or ``None`` when there is none."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return None
-    except OSError as error:
-        raise SpecError(
-            "plan", str(path), f"the saved plan cannot be read ({error.strerror})"
-        ) from None
-    return plan_from_json(data)
+    return plan_from_json(read_file(path, what="plan", limit=MAX_BYTES))
 
 
 def edits_since_build(plan: Plan) -> list[str]:
@@ -255,6 +250,7 @@ def update_plan(
     """
     path = Path(path)
     _check_saved_plan(path)
+    path = Path(os.path.realpath(path))  # through a link, change the plan it points to
     with plan_lock(path, timeout=timeout):
         plan = read_saved(path)
         if plan is None:

@@ -139,7 +139,7 @@ def write_saved_outputs(
     The plan is read under its lock, so a change saved meanwhile by another
     command is what gets written.
     """
-    path = Path(path)
+    path = Path(os.path.realpath(path))
     with plan_lock(path):
         saved = read_saved(path)
         if saved is None:

@@ -59,7 +59,7 @@ class SpecError(KetaplanError, ValueError):
             message = f"{shown}: {expected}"
         else:
             message = f"{shown}: got {_show(value)}; {expected}"
-        super().__init__(_cut(message, MAX_MESSAGE))
+        super().__init__(_line(message))
 
 
 class UnknownProtocolError(SpecError, LookupError):
@@ -78,7 +78,7 @@ class ScheduleError(KetaplanError, ValueError):
         self.date = date
         self.rule = rule
         super().__init__(
-            _cut(f"cannot schedule session {session_key!r} on or after {date}: {rule}", MAX_MESSAGE)
+            _line(f"cannot schedule session {session_key!r} on or after {date}: {rule}")
         )
 
 
@@ -184,6 +184,12 @@ def _show(value: object) -> str:
 
 #: The longest message a :class:`SpecError` gives: a line a person reads.
 MAX_MESSAGE = 290
+
+
+def _line(text: str) -> str:
+    """``text`` as one readable line: every run of white space (line breaks included)
+    made one space, and cut to :data:`MAX_MESSAGE` characters."""
+    return _cut(" ".join(text.split()), MAX_MESSAGE)
 
 
 def _cut(text: str, length: int) -> str:
