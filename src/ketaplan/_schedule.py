@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 import attrs
 
 from ._clinic import Clinic
-from ._limits import MAX_SESSIONS_PER_PHASE, check_start
+from ._limits import MAX_SESSIONS_PER_PHASE, MAX_SPAN, check_start
 from ._protocol import (
     Companion,
     Every,
@@ -52,6 +52,12 @@ __all__ = ["Schedule", "schedule"]
 _DAY = dt.timedelta(days=1)
 #: How many candidate slots the search may try in one phase before it gives up.
 SEARCH_BUDGET = 20_000
+#: How many times a phase may be laid again so that the next one fits.
+PHASE_RETRIES = 20
+#: The longest phase searched best first, for the fewest moves overall.
+BEST_FIRST_SESSIONS = 16
+#: How many slots the best-first search may judge before it hands over to depth first.
+BEST_FIRST_BUDGET = 3_000
 
 
 @attrs.frozen
@@ -150,6 +156,10 @@ def _add(one: _Cost, other: _Cost) -> _Cost:
     return (one[0] + other[0], one[1] + other[1], one[2] + other[2])
 
 
+class _GiveUp(Exception):
+    """The best-first search tried too many slots: search depth first instead."""
+
+
 class _DeadEnd(Exception):
     """No candidate of one step keeps every rule: ``key``, ``day`` and why."""
 
@@ -179,14 +189,30 @@ class _Scheduler:
     # -- the plan ----------------------------------------------------------------
 
     def run(self) -> Schedule:
+        """Date the phases one after another.
+
+        When a phase cannot fit, the phase before it is laid again with its
+        last session on another day (the next best), so that a choice there
+        (a consultation on the preferred Wednesday) does not leave the next
+        phase without room, up to :data:`PHASE_RETRIES` times.
+        """
         pending: list[tuple[str, str]] = []
+        phases = self.protocol.phases
+        #: What each dated phase placed, and the state before it, to undo it.
+        laid: list[tuple[int, list[Session], Session | None, dt.date | None, dt.datetime]] = []
+        avoid: dict[int, frozenset[dt.date]] = {}
         previous: Session | None = None
         window_end: dt.date | None = None
-        for phase in self.protocol.phases:
+        failure: ScheduleError | None = None
+        retries = 0
+        index = 0
+        while index < len(phases):
+            phase = phases[index]
             if pending:
                 pending.append(
                     (phase.name, f"it follows phase {pending[0][0]!r}, which is not dated")
                 )
+                index += 1
                 continue
             cadence = phase.cadence
             if isinstance(cadence, Every) and cadence.set_by_clinician:
@@ -196,13 +222,32 @@ class _Scheduler:
                         f"the clinician sets the interval (the protocol allows {cadence.interval})",
                     )
                 )
+                index += 1
                 continue
             earliest = (
                 self.start if previous is None else phase.starts_after.after(self._day(previous))
             )
             if isinstance(cadence, PerWeek):
                 earliest = max(earliest, window_end or earliest)
-            placed = _PhaseSearch(self, phase, previous, earliest).run()
+            try:
+                search = _PhaseSearch(
+                    self, phase, previous, earliest, avoid=avoid.get(index, frozenset())
+                )
+                placed = search.run()
+            except ScheduleError as error:
+                failure = failure or error
+                if not laid or retries >= PHASE_RETRIES:
+                    raise failure from None
+                # Lay the phase before again, its last session on another day.
+                retries += 1
+                index, placed, previous, window_end, self.floor = laid.pop()
+                for session in placed:
+                    self.own.remove(session)
+                last = max(self._day(s) for s in placed if s.anchor is None)
+                avoid = {k: v for k, v in avoid.items() if k <= index}
+                avoid[index] = avoid.get(index, frozenset()) | {last}
+                continue
+            laid.append((index, placed, previous, window_end, self.floor))
             dosing = [s for s in placed if s.anchor is None]
             if dosing:
                 previous = dosing[-1]
@@ -210,6 +255,7 @@ class _Scheduler:
                     first = self._day(dosing[0])
                     window_end = first + dt.timedelta(weeks=cadence.weeks)
                 self.floor = max(self.floor, max(s.end for s in self.own))
+            index += 1
         ordered = sorted(self._with_assessments(), key=lambda s: (utc(s.start), s.key))
         return Schedule(tuple(ordered), tuple(pending))
 
@@ -262,9 +308,17 @@ class _PhaseSearch:
     """A depth-first search over one phase's sessions and their companions."""
 
     def __init__(
-        self, scheduler: _Scheduler, phase: Phase, previous: Session | None, earliest: dt.date
+        self,
+        scheduler: _Scheduler,
+        phase: Phase,
+        previous: Session | None,
+        earliest: dt.date,
+        *,
+        avoid: frozenset[dt.date] = frozenset(),
     ) -> None:
         self.s = scheduler
+        #: Days the phase's last session may not take (it is laid again so the next phase fits).
+        self.avoid = avoid
         self.phase = phase
         self.previous = previous
         self.earliest = earliest
@@ -296,26 +350,34 @@ class _PhaseSearch:
     def run(self) -> list[Session]:
         """The phase's sessions with the fewest moves (see the module), or ScheduleError.
 
-        The phase's own sessions come first, by a best-first search over
-        their possible days; then their companions, by a depth-first search.
-        Should no companion fit around the best days, a depth-first search
-        over both finds the first plan in preference order that keeps every
-        rule.
+        A phase of up to :data:`BEST_FIRST_SESSIONS` sessions (an induction, a
+        taper) is searched best first over its sessions' days, for the plan
+        with the fewest moves; then its companions, depth first. A longer
+        phase, or one whose companions do not fit around the best days, is
+        searched depth first: each session in turn takes the best slot that
+        still lets the rest of the phase fit.
         """
-        path = self._best_path()
-        for session in path:
-            self.s.own.add(session)
-        self.dosing = list(path)
-        first = self._companion_step(1, 0)
-        if first is None:
-            return list(path)
-        try:
-            return [*path, *self._search(first)]
-        except ScheduleError:
+        path = None
+        if self.count is not None and self.count <= BEST_FIRST_SESSIONS:
+            try:
+                path = self._best_path()
+            except _GiveUp:
+                path = None
+        if path is not None:
             for session in path:
-                self.s.own.remove(session)
-            self.dosing = []
-            return self._search(_Step(1))
+                self.s.own.add(session)
+            self.dosing = list(path)
+            first = self._companion_step(1, 0)
+            if first is None:
+                return list(path)
+            try:
+                return [*path, *self._search(first)]
+            except ScheduleError:
+                for session in path:
+                    self.s.own.remove(session)
+        self.dosing = []
+        self.tried = 0
+        return self._search(_Step(1))
 
     # -- the phase's own sessions: best first ------------------------------------------
 
@@ -422,7 +484,7 @@ class _PhaseSearch:
         day, at_preferred, _cost = cursor.candidates[cursor.position]
         key = self._key(len(cursor.path) + 1)
         index = len(cursor.path) + 1
-        self._budget(key, day)
+        self._budget(key, day, best_first=True)
         s = self.s
         window = cursor.window
         if not at_preferred and day in cursor.fits_at_preferred and not s.rules.min_gap:
@@ -458,18 +520,18 @@ class _PhaseSearch:
             cursor.fits_at_preferred.add(day)
         if day == window.planned and at_preferred:
             return found
-        moves = self._between(cursor, day)
+        moves = self._between(window, cursor.passed, day)
         if not at_preferred:
             why = cursor.preferred_reason.get(day) or "taken"
             moves.append(Move(day, f"{s.time:%H:%M}: {why}"))
         return attrs.evolve(found, planned=window.planned, moves=_first_per_day(moves))
 
-    def _between(self, cursor: _Cursor, chosen: dt.date) -> list[Move]:
+    def _between(self, window: _Window, passed: list[Move], chosen: dt.date) -> list[Move]:
         """Each day from the planned one up to ``chosen`` (either way), and why it was
-        passed over."""
-        planned, window = cursor.window.planned, cursor.window
+        passed over (``passed`` holds the reasons found while searching)."""
+        planned = window.planned
         step = _DAY if chosen >= planned else -_DAY
-        known = {m.date: m.rule for m in cursor.passed}
+        known = {m.date: m.rule for m in passed}
         moves = []
         day = planned
         while day != chosen:
@@ -542,15 +604,17 @@ class _PhaseSearch:
             return (step.index, step.companion is not None, None)
         if step.companion is not None:
             # A companion depends on every placement of the phase.
-            placed = tuple(
+            everything = tuple(
                 sorted((s.key, utc(s.start)) for s in self.s.own if s.phase == self.phase.name)
             )
-            return (step.index, id(step.companion), placed)
+            return (step.index, id(step.companion), everything)
         last = self.dosing[-1].start
         recent = max(self.s.rules.min_gap, dt.timedelta(days=8))
+        # Later sessions fall on later days: their times matter only to the gap rule.
+        timed = bool(self.s.rules.min_gap)
         placed = tuple(
             sorted(
-                (s.key, utc(s.start))
+                (s.key, str(utc(s.start) if timed else self.s._day(s)))
                 for s in self.s.own
                 if s.phase == self.phase.name and utc(s.start) >= utc(last) - recent
             )
@@ -623,15 +687,7 @@ class _PhaseSearch:
             raise _DeadEnd(key, self.earliest, f"phase {self.phase.name!r} has ended")
         s = self.s
         rules = s.rules
-        days = _days(window.low, window.high)
-        days.sort(
-            key=lambda d: (
-                d != window.planned,
-                not s.preferred(d),
-                abs((d - window.planned).days),
-                d,
-            )
-        )
+        days = _preference_order(window, s.preferred)
         for day in days:
             self._budget(key, day)
             reason = rules.closed(day) or (window.extra and window.extra(day))
@@ -646,15 +702,17 @@ class _PhaseSearch:
                     continue
                 cost = (int(day != window.planned), int(not s.preferred(day)), int(time != s.time))
                 if cost[0] or cost[2]:
-                    moves = [m for m in passed if m.date != day]
+                    moves = self._between(window, passed, day)
                     if time != s.time:
                         moves.append(Move(day, f"{s.time:%H:%M}: {first_reason or 'taken'}"))
                     yield (
-                        attrs.evolve(slot, planned=window.planned, moves=tuple(_by_date(moves))),
+                        attrs.evolve(slot, planned=window.planned, moves=_first_per_day(moves)),
                         cost,
                     )
                 else:
                     yield slot, cost
+                if not rules.min_gap:
+                    break  # another time that day leaves the rest of the phase as it was
             passed.append(Move(day, first_reason or "no time that day fits"))
         raise _DeadEnd(key, window.planned, f"{window.rule}; {_summary(passed)}")
 
@@ -677,6 +735,10 @@ class _PhaseSearch:
         conflict = s.rules.conflict(template.kind, start, end, template, s.own, extra)
         if conflict is not None:
             return conflict
+        if template.kind is SessionKind.DOSING:
+            recovering = self._before_companion(start, day)
+            if recovering is not None:
+                return recovering
         return Session(
             key=key,
             kind=template.kind,
@@ -688,9 +750,12 @@ class _PhaseSearch:
             anchor=anchor,
         )
 
-    def _budget(self, key: str, day: dt.date) -> None:
-        """Count one slot tried; past :data:`SEARCH_BUDGET`, give up with the deepest reason."""
+    def _budget(self, key: str, day: dt.date, *, best_first: bool = False) -> None:
+        """Count one slot tried; past :data:`SEARCH_BUDGET`, give up with the deepest reason
+        (or, searching best first, fall back to the depth-first search)."""
         self.tried += 1
+        if best_first and self.tried > BEST_FIRST_BUDGET:
+            raise _GiveUp
         if self.tried > SEARCH_BUDGET:
             dead = self.deepest or _DeadEnd(key, day, f"phase {self.phase.name!r} does not fit")
             raise ScheduleError(
@@ -701,7 +766,30 @@ class _PhaseSearch:
 
     def _window(self, index: int) -> _Window | None:
         """Where the phase's ``index``-th session may go, given the ones before it
-        (``None`` when a phase that runs until a date has ended)."""
+        (``None`` when a phase that runs until a date has ended), keeping the
+        last one off ``self.avoid``."""
+        window = self._cadence_window(index)
+        horizon = self.s.rules.horizon
+        if window is not None and window.low > horizon:
+            # No choice before this session can bring it inside the plan's span.
+            raise ScheduleError(
+                self._key(index),
+                window.planned,
+                f"a plan runs at most {MAX_SPAN.days // 366} years from its start (to {english_date(horizon)})",
+            )
+        last = self.count is None or index == self.count
+        if window is None or not self.avoid or not last:
+            return window
+        extra, avoid = window.extra, self.avoid
+
+        def kept_free(day: dt.date) -> str | None:
+            if day in avoid:
+                return "the next phase does not fit after it"
+            return extra(day) if extra is not None else None
+
+        return attrs.evolve(window, extra=kept_free)
+
+    def _cadence_window(self, index: int) -> _Window | None:
         s = self.s
         slack = self.phase.slack
         before = self.dosing[index - 2] if index > 1 else self.previous
@@ -857,6 +945,15 @@ class _PhaseSearch:
             f"no time for the {template.title.lower()} {window} {companion.direction} {anchor.key} (first: {first})",
         )
 
+    def _before_companion(self, start: dt.datetime, day: dt.date) -> str | None:
+        """Why a dosing session from ``start`` would fall before a session that day that is
+        not dosing (the patient would still be recovering), or ``None``."""
+        for other in self.s.own.on(day):
+            if other.kind is not SessionKind.DOSING and utc(other.start) > utc(start):
+                at = other.start.astimezone(self.s.zone)
+                return f"the plan's own {other.key} is at {at:%H:%M} that day, while the patient would recover"
+        return None
+
     def _recovering(self, start: dt.datetime, day: dt.date) -> bool:
         """Whether ``start`` falls after a dosing session that day, while the patient recovers."""
         return any(
@@ -871,6 +968,24 @@ class _PhaseSearch:
             (m for m in rejected if self.s.clinic.hours.get(Weekday(m.date.weekday()))),
             key=lambda move: move.date,
         )
+
+
+def _preference_order(window: _Window, preferred: Callable[[dt.date], bool]) -> Iterator[dt.date]:
+    """The days of ``window`` in the search's order, lazily: the planned day, then preferred
+    weekdays, then the others, each nearest the planned day first and the earlier of two
+    equally near; a session that takes its planned day costs one step, not the window."""
+    planned, low, high = window.planned, window.low, window.high
+    if low <= planned <= high:
+        yield planned
+    reach = max((planned - low).days, (high - planned).days, 0)
+    for wanted in (True, False):
+        for distance in range(1, reach + 1):
+            for day in (
+                planned - dt.timedelta(days=distance),
+                planned + dt.timedelta(days=distance),
+            ):
+                if low <= day <= high and preferred(day) is wanted:
+                    yield day
 
 
 def _days(first: dt.date, last: dt.date) -> list[dt.date]:
