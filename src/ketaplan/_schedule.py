@@ -599,27 +599,25 @@ class _PhaseSearch:
             self.depth, self.deepest = depth, dead
 
     def _memo(self, step: _Step) -> tuple[object, ...]:
-        """What the rest of the phase depends on: the step and the recent placements."""
+        """What the rest of the phase depends on: the step and the placements near it
+        (found through the day index, so that it costs the same late in a long phase)."""
         if not self.dosing:
             return (step.index, step.companion is not None, None)
-        if step.companion is not None:
-            # A companion depends on every placement of the phase.
-            everything = tuple(
-                sorted((s.key, utc(s.start)) for s in self.s.own if s.phase == self.phase.name)
-            )
-            return (step.index, id(step.companion), everything)
-        last = self.dosing[-1].start
-        recent = max(self.s.rules.min_gap, dt.timedelta(days=8))
+        s = self.s
+        if step.companion is not None and step.anchor is not None:
+            reach = step.companion.window.high + dt.timedelta(days=self.phase.slack.approx_days + 2)
+            centre = s._day(step.anchor)
+        else:
+            reach = max(s.rules.min_gap, dt.timedelta(days=8))
+            centre = s._day(self.dosing[-1])
         # Later sessions fall on later days: their times matter only to the gap rule.
-        timed = bool(self.s.rules.min_gap)
-        placed = tuple(
-            sorted(
-                (s.key, str(utc(s.start) if timed else self.s._day(s)))
-                for s in self.s.own
-                if s.phase == self.phase.name and utc(s.start) >= utc(last) - recent
-            )
-        )
-        return (step.index, id(step.companion), self.s._day(self.dosing[0]), placed)
+        timed = bool(s.rules.min_gap) or step.companion is not None
+        near = []
+        for offset in range(-reach.days - 1, reach.days + 2):
+            for other in s.own.on(centre + dt.timedelta(days=offset)):
+                if other.phase == self.phase.name:
+                    near.append((other.key, str(utc(other.start) if timed else s._day(other))))
+        return (step.index, id(step.companion), s._day(self.dosing[0]), tuple(sorted(near)))
 
     def _next(self, step: _Step, session: Session) -> _Step | None:
         """The step after ``step``; ``None`` when the phase is done.
