@@ -137,3 +137,74 @@ def test_python_dash_m_runs_without_traceback(tmp_path: Path) -> None:
     assert (result.returncode, result.stdout) == (2, "")
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ")
+
+
+CHRISTMAS = """\
+[plan]
+id = "xmas"
+protocol = "esketamine-nasal"
+start = 2026-11-27
+timezone = "America/Toronto"
+weekdays = ["TU", "FR"]
+time = "09:30"
+
+[clinic]
+name = "Lakeside"
+holidays = "CA-ON"
+consecutive_days = false
+"""
+
+
+def test_check_prints_sessions_moves_and_pending_and_writes_nothing(tmp_path: Path) -> None:
+    """`ketaplan check` prints each session's clinic date, every move with its reason
+    and the pending phases, and writes no file."""
+    planfile = tmp_path / "plan.toml"
+    planfile.write_text(CHRISTMAS, encoding="utf-8")
+    code, out, err = run("check", str(planfile))
+    assert (0, "") == (code, err)
+    lines = out.splitlines()
+    assert "induction-08\tdosing\tThu 2026-12-24 09:30\tscheduled" in lines
+    moved = lines.index("induction-08\tdosing\tThu 2026-12-24 09:30\tscheduled")
+    assert [
+        "\tmoved (planned 2026-12-25):",
+        "\t\tFri 25 Dec 2026: statutory holiday: Christmas Day (CA-ON)",
+    ] == lines[moved + 1 : moved + 3]
+    assert (
+        "pending\tphase 'maintenance' is not dated: the clinician sets the interval (the protocol allows 1-2 weeks)"
+        in lines
+    )
+    assert "xmas: 13 sessions (1 moved), pending phases: 1; nothing written" == lines[-1]
+    assert ["plan.toml"] == sorted(p.name for p in tmp_path.iterdir())
+
+
+def test_check_reads_a_saved_plan(tmp_path: Path) -> None:
+    """`ketaplan check PLAN.json` previews a saved plan with its sessions' status."""
+    planfile = tmp_path / "plan.toml"
+    planfile.write_text(CHRISTMAS, encoding="utf-8")
+    assert 0 == run("build", str(planfile), "--out", str(tmp_path / "out"))[0]
+    saved = tmp_path / "out" / "xmas.json"
+    assert 0 == run("omit", str(saved), "induction-02", "--reason", "travel")[0]
+    before = saved.read_bytes()
+    code, out, _ = run("check", str(saved))
+    assert 0 == code
+    assert "induction-02\tdosing\tFri 2026-12-04 09:30\tcancelled" in out.splitlines()
+    assert before == saved.read_bytes()
+
+
+def test_check_prints_a_conflict_as_one_error_line(tmp_path: Path) -> None:
+    """A plan that cannot be dated is one `error:` line naming the session, exit 2."""
+    planfile = tmp_path / "plan.toml"
+    planfile.write_text(
+        CHRISTMAS.replace(
+            "consecutive_days = false\n",
+            'consecutive_days = false\nclosures = [{ first = 2026-12-01, last = 2027-03-31, reason = "renovation" }]\n',
+        ),
+        encoding="utf-8",
+    )
+    code, out, err = run("check", str(planfile))
+    assert (2, "") == (code, out)
+    assert err.startswith("error: ")
+    assert "cannot schedule session 'induction-" in err
+    assert "closed: renovation" in err
+    assert 1 == len(err.splitlines())
+    assert ["plan.toml"] == sorted(p.name for p in tmp_path.iterdir())

@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("protocols", help="list the built-in protocols, one per line, name first")
     demo = commands.add_parser("demo", help="build the built-in example plan into OUTDIR")
     demo.add_argument("outdir", metavar="OUTDIR", type=Path)
+    commands.add_parser(
+        "check",
+        help="print the dated sessions, every move and its reason, pending phases and any conflict; write nothing",
+    ).add_argument(
+        "planfile", metavar="PLANFILE", type=Path, help="a plan file (TOML) or a saved plan (JSON)"
+    )
     build = commands.add_parser("build", help="build a plan file (TOML) or a saved plan (JSON)")
     build.add_argument("planfile", metavar="PLANFILE", type=Path)
     build.add_argument(
@@ -215,6 +221,9 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
         return _publish(arguments, out, now)
     if arguments.command == "invite":
         return _invite(arguments, out, now)
+    if arguments.command == "check":
+        _check(load_plan(arguments.planfile, now=now), out)
+        return 0
     if arguments.command in ("sessions", "history"):
         _show(load_plan(arguments.plan, now=now), arguments.command, out)
         return 0
@@ -318,6 +327,28 @@ def _show(plan: Plan, what: str, out: TextIO) -> None:
         out.write(
             f"{session.key}\t{session.kind.value}\t{session.start.astimezone(zone):%Y-%m-%d %H:%M}\t{session.status.value}\n"
         )
+
+
+def _check(plan: Plan, out: TextIO) -> None:
+    """A preview: every session with its clinic date, each move and why, pending phases."""
+    zone = plan.clinic.zone
+    moved = 0
+    for session in plan.sessions:
+        local = session.start.astimezone(zone)
+        out.write(
+            f"{session.key}\t{session.kind.value}\t{local:%a %Y-%m-%d %H:%M}\t{session.status.value}\n"
+        )
+        if session.moved:
+            moved += 1
+            planned = f" (planned {session.planned.isoformat()})" if session.planned else ""
+            out.write(f"\tmoved{planned}:\n")
+            for move in session.moves:
+                out.write(f"\t\t{_one_line(str(move))}\n")
+    for pending in plan.pending:
+        out.write(f"pending\tphase {pending.phase!r} is not dated: {_one_line(pending.reason)}\n")
+    out.write(
+        f"{plan.id}: {len(plan.sessions)} sessions ({moved} moved), pending phases: {len(plan.pending)}; nothing written\n"
+    )
 
 
 def _clinic_time(plan: Plan, text: str) -> dt.datetime:
