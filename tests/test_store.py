@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 import ketaplan
 from ketaplan._cli import main
+from ketaplan._store import edits_since_build
 
 from .conftest import EXAMPLES, NOW
 
@@ -147,7 +149,8 @@ def test_concurrent_changes_lose_nothing(saved: Path) -> None:
 
 @pytest.fixture
 def edited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    """A plan file built into out/, then changed there by the clinic: omit, dose, finalise, complete."""
+    """A plan file built into out/, then changed there by the clinic: omit, dose, finalise,
+    reschedule, complete."""
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
     plan_file = tmp_path / "plan.toml"
     plan_file.write_text((EXAMPLES / "iv-induction.toml").read_text(encoding="utf-8"))
@@ -159,29 +162,91 @@ def edited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]
         assert 0 == run("dose", str(saved), field, value)[0]
     assert 0 == run("dose", str(saved), "infusion_minutes", "40 min")[0]
     assert 0 == run("finalise", str(saved), "--clinician", "Dr Osei")[0]
+    moved = ("reschedule", str(saved), "maintenance-02", "--to", "2027-03-02T11:00")
+    assert 0 == run(*moved, "--reason", "patient asked")[0]
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1797600000")  # 2026-12-18, after induction-01
     assert 0 == run("complete", str(saved), "induction-01")[0]
     return plan_file, saved
 
 
-def test_rebuild_from_the_plan_file_refuses_to_undo_the_clinics_changes(
+def _with_closure(plan_file: Path, day: str) -> None:
+    text = plan_file.read_text(encoding="utf-8")
+    plan_file.write_text(
+        text.replace(
+            'closures = [{ date = 2026-12-24, reason = "Christmas Eve: the clinic closes" }]',
+            'closures = [{ date = 2026-12-24, reason = "Christmas Eve: the clinic closes" }, '
+            f'{{ date = {day}, reason = "flooded" }}]',
+        ),
+        encoding="utf-8",
+    )
+
+
+def test_rebuild_after_edits_keeps_them_and_lays_the_rest_around_a_new_closure(
     edited: tuple[Path, Path],
 ) -> None:
-    """Building the plan file again into a folder whose saved plan was changed since it was
-    built refuses, says what would be lost and how to go on, and writes nothing."""
+    """A new closure in the plan file, rebuilt over a saved plan with edits: the completed,
+    omitted and hand-moved sessions, doses and history stay; the future session on the
+    closed day moves with its reason, printed and recorded; the sign-off that covered it
+    is withdrawn."""
     plan_file, saved = edited
-    before = {p.name: p.read_bytes() for p in saved.parent.iterdir()}
+    before = ketaplan.load_plan(saved, now=NOW)
+    _with_closure(plan_file, "2027-02-01")
     code, out, err = run("build", str(plan_file), "--out", str(saved.parent))
-    assert (2, "") == (code, out)
-    assert 1 == len(err.splitlines())
-    for words in (
-        "revisions 2 to 7",
-        "omit, dose, finalise, complete",
-        f"ketaplan build {saved} --out {saved.parent}",
-        "--replace",
-    ):
-        assert words in err
-    assert before == {p.name: p.read_bytes() for p in saved.parent.iterdir()}
+    assert (0, "") == (code, err)
+    plan = ketaplan.load_plan(saved, now=NOW)
+    lines = [line for line in out.splitlines() if line.startswith("re-planned\t")]
+    assert [
+        "re-planned\tmaintenance-01: re-planned from Mon 2027-02-01 09:30 to Wed 2027-02-03 09:30 "
+        "(Mon 01 Feb 2027: closure: flooded)",
+        "re-planned\tsign-off withdrawn: a session it covered moved; the plan is a draft again",
+    ] == lines
+    for key in ("induction-01", "maintenance-03", "maintenance-02"):
+        assert before.session(key) == plan.session(key)
+    assert ketaplan.SessionStatus.COMPLETED is plan.session("induction-01").status
+    assert dt.date(2027, 2, 3) == plan.session("maintenance-01").start.date()
+    assert before.session("maintenance-01").sequence + 1 == plan.session("maintenance-01").sequence
+    assert (before.doses, None) == (plan.doses, plan.signoff)
+    assert plan.is_draft
+    assert before.history == plan.history[:-1]
+    revision = plan.history[-1]
+    assert "re-planned" == revision.action
+    assert any("sign-off by Dr Osei withdrawn" in change for change in revision.changes)
+
+
+def test_rebuild_after_edits_that_moves_nothing_keeps_the_sign_off(
+    edited: tuple[Path, Path],
+) -> None:
+    """A plan file change that moves no session keeps the edits and the sign-off."""
+    plan_file, saved = edited
+    before = ketaplan.load_plan(saved, now=NOW)
+    _with_closure(plan_file, "2027-02-10")
+    code, out, _ = run("build", str(plan_file), "--out", str(saved.parent))
+    assert 0 == code
+    assert "re-planned\t" not in out
+    plan = ketaplan.load_plan(saved, now=NOW)
+    assert before.sessions == plan.sessions
+    assert (before.signoff, before.doses) == (plan.signoff, plan.doses)
+
+
+def test_rebuilding_the_same_plan_file_again_changes_nothing(edited: tuple[Path, Path]) -> None:
+    """Building an unchanged plan file over a re-planned saved plan writes the same plan."""
+    plan_file, saved = edited
+    _with_closure(plan_file, "2027-02-01")
+    assert 0 == run("build", str(plan_file), "--out", str(saved.parent))[0]
+    first = saved.read_bytes()
+    assert 0 == run("build", str(plan_file), "--out", str(saved.parent))[0]
+    assert first == saved.read_bytes()
+
+
+def test_invitations_are_not_edits_a_rebuild_could_lose() -> None:
+    """An ``invite`` revision alone does not count as a change since the plan was built."""
+    plan = ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW)
+    invited = ketaplan.Revision(2, NOW, "invite", changes=("induction-01: REQUEST",))
+    assert [] == edits_since_build(attrs.evolve(plan, history=(*plan.history, invited)))
+    omitted = ketaplan.Revision(3, NOW, "omit")
+    assert ["omit"] == edits_since_build(
+        attrs.evolve(plan, history=(*plan.history, invited, omitted))
+    )
 
 
 def test_build_from_the_saved_plan_keeps_every_change(edited: tuple[Path, Path]) -> None:
@@ -236,9 +301,8 @@ def test_write_outputs_of_an_older_revision_keeps_the_newer_saved_plan(saved: Pa
     ketaplan.write_outputs(stale, saved.parent, now=NOW)
     assert (3, newer) == (newer.revision, ketaplan.load_plan(saved, now=NOW))
     fresh = ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW)
-    with pytest.raises(ketaplan.ConflictError, match="revisions 2 to 3: omit"):
-        ketaplan.write_outputs(fresh, saved.parent, now=NOW)
-    assert newer == ketaplan.load_plan(saved, now=NOW)
+    ketaplan.write_outputs(fresh, saved.parent, now=NOW)
+    assert newer == ketaplan.load_plan(saved, now=NOW)  # nothing to re-plan: kept as it was
 
 
 # -- the files themselves ---------------------------------------------------------------

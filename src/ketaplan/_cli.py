@@ -258,6 +258,7 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
         replace=getattr(arguments, "replace", False),
         private=arguments.private,
         fhir=getattr(arguments, "fhir", False),
+        report=lambda line: print(f"re-planned\t{line}", file=out),
     )
     for path in written:
         out.write(f"{path}\n")

@@ -14,12 +14,17 @@ import datetime as dt
 
 import attrs
 
-from ._plan import Plan, Revision
+from ._plan import PendingPhase, Plan, Revision
+from ._schedule import schedule
 from ._session import Session, SessionStatus
 from .exceptions import SpecError
 from .export._ics import fingerprint
 
-__all__ = ["reconcile"]
+__all__ = ["Replanned", "reconcile", "replan"]
+
+#: The revision a re-plan records.
+REPLANNED = "re-planned"
+_BUILDS = frozenset({"created", "rebuilt", "started over"})
 
 
 def reconcile(previous: Plan, plan: Plan, *, now: dt.datetime, reason: str = "rebuilt") -> Plan:
@@ -66,3 +71,112 @@ def reconcile(previous: Plan, plan: Plan, *, now: dt.datetime, reason: str = "re
 
 def _same_apart_from_history(previous: Plan, plan: Plan) -> bool:
     return attrs.evolve(plan, history=previous.history, sessions=previous.sessions) == previous
+
+
+@attrs.frozen
+class Replanned:
+    """What :func:`replan` made: the ``plan``, each session it ``moved`` (one line
+    each), and whether it withdrew the sign-off (``signoff_withdrawn``)."""
+
+    plan: Plan
+    moved: tuple[str, ...] = ()
+    signoff_withdrawn: bool = False
+
+
+def replan(saved: Plan, plan: Plan, *, now: dt.datetime) -> Replanned:
+    """``plan`` (built afresh from a changed plan file) laid around what happened to ``saved``.
+
+    Kept as they are: sessions completed, missed or cancelled (omitted), those
+    that started by ``now``, those moved by hand (``reschedule``, ``defer``),
+    the entered doses, the history and the sign-off. Only the remaining future
+    sessions are laid again, with the same search, around them. The moves are
+    recorded as one revision; a sign-off is withdrawn (the plan is a draft
+    again) when a session it covered moved. When nothing moves, ``saved`` is
+    returned as it was.
+    """
+    if saved.id != plan.id:
+        raise SpecError("plan.id", plan.id, f"a rebuild keeps the plan id ({saved.id!r})")
+    by_hand = _moved_by_hand(saved)
+    keep = [
+        s
+        for s in saved.sessions
+        if s.status is not SessionStatus.SCHEDULED or s.start <= now or s.key in by_hand
+    ]
+    laid = schedule(
+        plan.protocol,
+        plan.clinic,
+        plan.start,
+        time=plan.preferences.time,
+        weekdays=plan.preferences.weekdays,
+        keep=keep,
+    )
+    zone = plan.clinic.zone
+    before = {s.key: s for s in saved.sessions}
+    sessions: list[Session] = []
+    moved: list[str] = []
+    for session in laid.sessions:
+        old = before.pop(session.key, None)
+        if old is None:
+            sessions.append(session)
+            moved.append(
+                f"{session.key}: added on {session.start.astimezone(zone):%a %Y-%m-%d %H:%M}"
+            )
+        elif old.start == session.start and old.end == session.end:
+            sessions.append(old)
+        else:
+            sessions.append(attrs.evolve(session, sequence=old.sequence + 1))
+            moved.append(
+                f"{session.key}: re-planned from {old.start.astimezone(zone):%a %Y-%m-%d %H:%M} "
+                f"to {session.start.astimezone(zone):%a %Y-%m-%d %H:%M}"
+                + (f" ({session.moves[0]})" if session.moves else "")
+            )
+    for old in before.values():
+        if old.status is SessionStatus.CANCELLED:
+            sessions.append(old)
+        else:
+            sessions.append(
+                attrs.evolve(old, status=SessionStatus.CANCELLED, sequence=old.sequence + 1)
+            )
+            moved.append(f"{old.key}: cancelled (no longer in the plan)")
+    pending = tuple(PendingPhase(phase, reason) for phase, reason in laid.pending)
+    if not moved and pending == saved.pending and plan.clinic == saved.clinic:
+        return Replanned(saved)
+    changes = list(moved)
+    signoff = saved.signoff
+    covered = {s.key for s in saved.sessions}
+    withdrawn = signoff is not None and any(line.split(":", 1)[0] in covered for line in moved)
+    if signoff is not None and withdrawn:
+        changes.append(
+            f"sign-off by {signoff.clinician} withdrawn: sessions it covered moved; "
+            "the plan is a draft again"
+        )
+    sessions.sort(key=lambda s: (s.start, s.key))
+    revision = Revision(
+        saved.revision + 1,
+        now,
+        REPLANNED,
+        reason="the plan file changed; the sessions still to come were laid again",
+        changes=tuple(changes) or ("details changed",),
+    )
+    result = attrs.evolve(
+        plan,
+        sessions=tuple(sessions),
+        pending=pending,
+        doses=saved.doses,
+        history=(*saved.history, revision),
+        signoff=None if withdrawn else signoff,
+    )
+    return Replanned(result, tuple(moved), withdrawn)
+
+
+def _moved_by_hand(plan: Plan) -> set[str]:
+    """Keys of the sessions a person moved (``reschedule``, ``defer`` and the like)."""
+    keys = set()
+    for revision in plan.history:
+        if revision.action in _BUILDS or revision.action == REPLANNED:
+            continue
+        for change in revision.changes:
+            key, _, what = change.partition(": ")
+            if what.startswith("moved to"):
+                keys.add(key)
+    return keys

@@ -43,7 +43,7 @@ from ._protocol import (
     Taper,
 )
 from ._rules import Own, Rules, utc
-from ._session import Move, Session, english_date
+from ._session import Move, Session, SessionStatus, english_date
 from ._units import Weekday
 from .exceptions import ScheduleError, SpecError
 
@@ -75,16 +75,21 @@ def schedule(
     *,
     time: dt.time = dt.time(9, 0),
     weekdays: tuple[Weekday, ...] = (),
+    keep: Sequence[Session] = (),
 ) -> Schedule:
     """Lay ``protocol`` onto ``clinic``'s calendar from ``start``.
 
     ``time`` is the preferred wall-clock time of day in the clinic's zone and
     ``weekdays`` the preferred days (the protocol's usual days when empty).
+
+    ``keep`` are sessions already decided (completed, missed, cancelled, moved
+    by hand): each stays as it is, the rules count those that take place, and
+    only the sessions whose keys are not kept are laid around them.
     """
     if isinstance(start, dt.datetime) or not isinstance(start, dt.date):
         raise SpecError("plan.start", start, "expected a date such as 2027-01-11 (no time of day)")
     check_start("plan.start", start)
-    return _Scheduler(protocol, clinic, start, time, weekdays or protocol.weekdays).run()
+    return _Scheduler(protocol, clinic, start, time, weekdays or protocol.weekdays, keep).run()
 
 
 @attrs.frozen
@@ -175,6 +180,7 @@ class _Scheduler:
         start: dt.date,
         time: dt.time,
         weekdays: tuple[Weekday, ...],
+        keep: Sequence[Session] = (),
     ) -> None:
         self.protocol = protocol
         self.clinic = clinic
@@ -183,7 +189,9 @@ class _Scheduler:
         self.time = time
         self.weekdays = frozenset(weekdays)
         self.rules = Rules(protocol, clinic, start)
-        self.own = Own(self.zone)
+        #: Sessions already decided, by key: placed as they are, never laid again.
+        self.kept = {session.key: session for session in keep}
+        self.own = Own(self.zone, [s for s in keep if s.status is not SessionStatus.CANCELLED])
         self.floor = dt.datetime.combine(start, dt.time(0), tzinfo=clinic.zone)
 
     # -- the plan ----------------------------------------------------------------
@@ -242,7 +250,8 @@ class _Scheduler:
                 retries += 1
                 index, placed, previous, window_end, self.floor = laid.pop()
                 for session in placed:
-                    self.own.remove(session)
+                    if session.key not in self.kept:
+                        self.own.remove(session)
                 last = max(self._day(s) for s in placed if s.anchor is None)
                 avoid = {k: v for k, v in avoid.items() if k <= index}
                 avoid[index] = avoid.get(index, frozenset()) | {last}
@@ -254,9 +263,11 @@ class _Scheduler:
                 if isinstance(cadence, PerWeek):
                     first = self._day(dosing[0])
                     window_end = first + dt.timedelta(weeks=cadence.weeks)
-                self.floor = max(self.floor, max(s.end for s in self.own))
+                self.floor = max(self.floor, max(s.end for s in placed))
             index += 1
-        ordered = sorted(self._with_assessments(), key=lambda s: (utc(s.start), s.key))
+        laid_keys = {s.key for s in self.own}
+        unlaid = [s for s in self.kept.values() if s.key not in laid_keys]
+        ordered = sorted([*self._with_assessments(), *unlaid], key=lambda s: (utc(s.start), s.key))
         return Schedule(tuple(ordered), tuple(pending))
 
     def _day(self, session: Session) -> dt.date:
@@ -358,7 +369,8 @@ class _PhaseSearch:
         still lets the rest of the phase fit.
         """
         path = None
-        if self.count is not None and self.count <= BEST_FIRST_SESSIONS:
+        keeps = any(s.phase == self.phase.name for s in self.s.kept.values())
+        if not keeps and self.count is not None and self.count <= BEST_FIRST_SESSIONS:
             try:
                 path = self._best_path()
             except _GiveUp:
@@ -582,13 +594,15 @@ class _PhaseSearch:
 
     def _place(self, frame: _Frame, session: Session) -> None:
         frame.placed = session
-        self.s.own.add(session)
+        if session.key not in self.s.kept:
+            self.s.own.add(session)
         if session.anchor is None:
             self.dosing.append(session)
 
     def _unplace(self, frame: _Frame) -> None:
         assert frame.placed is not None
-        self.s.own.remove(frame.placed)
+        if frame.placed.key not in self.s.kept:
+            self.s.own.remove(frame.placed)
         if frame.placed.anchor is None:
             self.dosing.remove(frame.placed)
         frame.placed = None
@@ -668,8 +682,22 @@ class _PhaseSearch:
             assert step.anchor is not None
             template = self.s.protocol.template(step.companion.session)
             key = f"{step.anchor.key}-{template.name}"
+            if key in self.s.kept:
+                return self._kept(self.s.kept[key])
             return self._companion_slots(step.companion, template, step.anchor, key, passed)
-        return self._dosing_slots(step.index, self._key(step.index), passed)
+        key = self._key(step.index)
+        if key in self.s.kept:
+            return self._kept(self.s.kept[key])
+        return self._dosing_slots(step.index, key, passed)
+
+    def _kept(self, session: Session) -> Iterator[tuple[Session, _Cost]]:
+        """A session already decided: its one candidate is itself."""
+        yield session, _ZERO
+        raise _DeadEnd(
+            self.blocked or session.key,
+            self.s._day(session),
+            f"{session.key} is kept where it is ({english_date(self.s._day(session))})",
+        )
 
     def _dosing_slots(
         self, index: int, key: str, passed: list[Move]

@@ -29,7 +29,7 @@ from pathlib import Path
 from ._plan import Plan
 from ._reader import read_file
 from ._serialize import MAX_BYTES, plan_from_json, plan_to_json
-from .exceptions import ConflictError, OutputError, SpecError
+from .exceptions import OutputError, SpecError
 
 __all__ = [
     "BUILD_ACTIONS",
@@ -54,6 +54,9 @@ OUTPUT_SUFFIXES = (
 
 #: Revisions that come from building a plan file rather than from a person's change.
 BUILD_ACTIONS = frozenset({"created", "rebuilt", "started over"})
+
+#: Revisions that record something done with the plan, not a change to it.
+_NOT_EDITS = frozenset({"invite"})
 
 _LOCK_SUFFIX = ".lock"
 # tempfile.mkstemp names: ".<file name>." + 8 random characters + ".tmp".
@@ -203,26 +206,15 @@ def read_saved(path: Path) -> Plan | None:
 
 
 def edits_since_build(plan: Plan) -> list[str]:
-    """The actions of the revisions a person made after the plan was last built."""
+    """The actions of the revisions a person made after the plan was last built.
+
+    Sending invitations is not an edit: it changes nothing a rebuild could lose.
+    """
     built = max(
         (number for number, r in enumerate(plan.history) if r.action in BUILD_ACTIONS),
         default=-1,
     )
-    return [revision.action for revision in plan.history[built + 1 :]]
-
-
-def describe_conflict(path: Path, saved: Plan, backup: Path) -> ConflictError:
-    """The error for a build that would undo the changes made to the saved plan at ``path``."""
-    edits = edits_since_build(saved)
-    kinds = ", ".join(dict.fromkeys(edits))
-    first = saved.revision - len(edits) + 1
-    span = f"revision {first}" if len(edits) == 1 else f"revisions {first} to {saved.revision}"
-    return ConflictError(
-        f"{path}: the saved plan has changes made since it was built ({span}: {kinds}); "
-        "building it again from the plan file would lose them. Build from the saved plan "
-        f"instead (ketaplan build {path} --out {path.parent}), or start the plan over with "
-        f"--replace, which keeps the saved plan as {backup.name}"
-    )
+    return [r.action for r in plan.history[built + 1 :] if r.action not in _NOT_EDITS]
 
 
 def backup_name(path: Path, now: dt.datetime) -> Path:

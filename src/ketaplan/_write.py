@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from ._plan import Plan
-from ._revise import reconcile
+from ._revise import reconcile, replan
 from ._serialize import plan_to_json
 from ._store import (
     backup_name,
-    describe_conflict,
     edits_since_build,
     plan_lock,
     read_saved,
@@ -75,6 +75,7 @@ def write_outputs(
     replace: bool = False,
     private: bool = False,
     fhir: bool = False,
+    report: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Write the plan's calendars, JSON and documents into ``folder`` and return their paths.
 
@@ -91,10 +92,12 @@ def write_outputs(
       (:func:`~ketaplan.reconcile`: UIDs kept, SEQUENCE raised where a session
       changed, sessions that left the plan kept as cancelled);
     - if the saved plan has changes made since it was built (doses, sign-off,
-      omitted, completed or moved sessions), :class:`~ketaplan.ConflictError`
-      is raised and nothing is written, unless ``replace``: then the saved
-      plan is kept beside it as ``<id>.json.<time>.bak`` and ``plan`` starts
-      it over.
+      omitted, completed or moved sessions), ``plan`` is laid around them
+      (:func:`~ketaplan._revise.replan`): what happened or was decided stays,
+      only the sessions still to come are laid again, and ``report`` (if
+      given) is called with one line per session that moved and one if the
+      sign-off was withdrawn; with ``replace``, the saved plan is instead kept
+      beside it as ``<id>.json.<time>.bak`` and ``plan`` starts it over.
 
     Everything is rendered before anything is written, and each file goes to
     a temporary name first and is then renamed, so a failure leaves no
@@ -116,7 +119,7 @@ def write_outputs(
         saved = read_saved(path)
         files: dict[str, bytes] = {}
         if saved is not None:
-            settled, keep = _settle(saved, plan, path=path, now=now, replace=replace)
+            settled, keep = _settle(saved, plan, path=path, now=now, replace=replace, report=report)
             if keep is not None:
                 files[keep.name] = path.read_bytes()
             if settled is not plan:
@@ -149,7 +152,13 @@ def write_saved_outputs(
 
 
 def _settle(
-    saved: Plan, plan: Plan, *, path: Path, now: dt.datetime, replace: bool
+    saved: Plan,
+    plan: Plan,
+    *,
+    path: Path,
+    now: dt.datetime,
+    replace: bool,
+    report: Callable[[str], None] | None = None,
 ) -> tuple[Plan, Path | None]:
     """What to write over ``saved``, and where to keep ``saved`` first (if anywhere)."""
     if saved.id != plan.id:
@@ -164,9 +173,15 @@ def _settle(
             return saved, None
     if not edits_since_build(saved):
         return reconcile(saved, plan, now=now), None
-    backup = backup_name(path, now)
     if not replace:
-        raise describe_conflict(path, saved, backup)
+        replanned = replan(saved, plan, now=now)
+        if report is not None:
+            for line in replanned.moved:
+                report(line)
+            if replanned.signoff_withdrawn:
+                report("sign-off withdrawn: a session it covered moved; the plan is a draft again")
+        return replanned.plan, None
+    backup = backup_name(path, now)
     return reconcile(saved, plan, now=now, reason="started over"), backup
 
 
