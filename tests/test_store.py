@@ -14,6 +14,7 @@ import attrs
 import pytest
 
 import ketaplan
+import ketaplan._store
 from ketaplan._cli import main
 from ketaplan._store import edits_since_build
 
@@ -413,3 +414,30 @@ def test_reschedule_to_accepts_a_time_with_its_offset(saved: Path) -> None:
     wall = f"{start:%Y-%m-%d}T10:30"
     assert 0 == run("reschedule", str(saved), "induction-02", "--to", wall, "--reason", "x")[0]
     assert "10:30" == f"{ketaplan.load_plan(saved, now=NOW).session('induction-02').start:%H:%M}"
+
+
+def test_a_rebuild_keeps_boosters_a_clinician_added(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Boosters added to a saved plan are a decision the plan file does not know: a rebuild
+    from the plan file keeps them scheduled instead of cancelling them."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    plan_file = tmp_path / "plan.toml"
+    plan_file.write_text((EXAMPLES / "iv-induction.toml").read_text(encoding="utf-8"))
+    out = tmp_path / "out"
+    assert 0 == run("build", str(plan_file), "--out", str(out))[0]
+    saved = out / "lakeside-iv-0107.json"
+    now = ketaplan.load_plan(saved, now=NOW).history[0].at
+    ketaplan._store.update_plan(
+        saved, lambda plan: ketaplan.add_boosters(plan, 1, now=now, reason="relapse")
+    )
+    booster = ketaplan.load_plan(saved, now=NOW).session("maintenance-04")
+    plan_file.write_text(
+        plan_file.read_text(encoding="utf-8").replace(
+            "closures = [", 'closures = [{ date = 2027-01-06, reason = "storm" }, '
+        ),
+        encoding="utf-8",
+    )
+    assert 0 == run("build", str(plan_file), "--out", str(out))[0]
+    kept = ketaplan.load_plan(saved, now=NOW).session("maintenance-04")
+    assert (ketaplan.SessionStatus.SCHEDULED, booster.start) == (kept.status, kept.start)

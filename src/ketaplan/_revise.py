@@ -96,11 +96,15 @@ def replan(saved: Plan, plan: Plan, *, now: dt.datetime) -> Replanned:
     """
     if saved.id != plan.id:
         raise SpecError("plan.id", plan.id, f"a rebuild keeps the plan id ({saved.id!r})")
-    by_hand = _moved_by_hand(saved)
+    by_hand = _by_hand(saved, "moved to")
+    added = _by_hand(saved, "added on")  # boosters a clinician added
     keep = [
         s
         for s in saved.sessions
-        if s.status is not SessionStatus.SCHEDULED or s.start <= now or s.key in by_hand
+        if s.status is not SessionStatus.SCHEDULED
+        or s.start <= now
+        or s.key in by_hand
+        or s.key in added
     ]
     laid = schedule(
         plan.protocol,
@@ -131,7 +135,7 @@ def replan(saved: Plan, plan: Plan, *, now: dt.datetime) -> Replanned:
                 + (f" ({session.moves[0]})" if session.moves else "")
             )
     for old in before.values():
-        if old.status is SessionStatus.CANCELLED:
+        if old.status is SessionStatus.CANCELLED or old.key in added:
             sessions.append(old)
         else:
             sessions.append(
@@ -169,14 +173,15 @@ def replan(saved: Plan, plan: Plan, *, now: dt.datetime) -> Replanned:
     return Replanned(result, tuple(moved), withdrawn)
 
 
-def _moved_by_hand(plan: Plan) -> set[str]:
-    """Keys of the sessions a person moved (``reschedule``, ``defer`` and the like)."""
+def _by_hand(plan: Plan, what: str) -> set[str]:
+    """Keys of the sessions a person's revisions say were ``what`` (``"moved to"`` by
+    ``reschedule`` and ``defer``, ``"added on"`` by ``add_boosters``)."""
     keys = set()
     for revision in plan.history:
         if revision.action in _BUILDS or revision.action == REPLANNED:
             continue
         for change in revision.changes:
-            key, _, what = change.partition(": ")
-            if what.startswith("moved to"):
+            key, _, done = change.partition(": ")
+            if done.startswith(what):
                 keys.add(key)
     return keys
