@@ -441,3 +441,22 @@ def test_a_rebuild_keeps_boosters_a_clinician_added(
     assert 0 == run("build", str(plan_file), "--out", str(out))[0]
     kept = ketaplan.load_plan(saved, now=NOW).session("maintenance-04")
     assert (ketaplan.SessionStatus.SCHEDULED, booster.start) == (kept.status, kept.start)
+
+
+def test_two_copies_changed_apart_are_not_written_over_each_other(
+    saved: Path, tmp_path: Path
+) -> None:
+    """A copy of a saved plan edited elsewhere cannot be built over the saved plan once both
+    have changes of their own: that would lose one side's edits, so nothing is written."""
+    copy = tmp_path / "elsewhere" / saved.name
+    copy.parent.mkdir()
+    copy.write_bytes(saved.read_bytes())
+    assert 0 == run("omit", str(saved), "maintenance-02", "--reason", "away")[0]
+    assert 0 == run("omit", str(copy), "maintenance-03", "--reason", "away")[0]
+    before = saved.read_bytes()
+    code, _, err = run("build", str(copy), "--out", str(saved.parent))
+    assert (2, 1) == (code, len(err.splitlines()))
+    assert "were each changed on their own" in err
+    assert before == saved.read_bytes()
+    with pytest.raises(ketaplan.ConflictError):
+        ketaplan.write_outputs(ketaplan.load_plan(copy, now=NOW), saved.parent, now=NOW)

@@ -17,7 +17,7 @@ from ._store import (
     read_saved,
     write_files,
 )
-from .exceptions import OutputError, SpecError
+from .exceptions import ConflictError, OutputError, SpecError
 from .export import (
     render_clinician_html,
     render_clinician_markdown,
@@ -162,7 +162,7 @@ def _settle(
 ) -> tuple[Plan, Path | None]:
     """What to write over ``saved``, and where to keep ``saved`` first (if anywhere)."""
     if saved.id != plan.id:
-        raise OutputError(f"{path}: holds plan {saved.id!r}, not {plan.id!r}")
+        raise ConflictError(f"{path}: holds plan {saved.id!r}, not {plan.id!r}")
     if plan == saved:
         return saved, None
     if len(plan.history) > 1:
@@ -171,6 +171,12 @@ def _settle(
             return plan, None
         if _extends(saved, plan):
             return saved, None
+        if edits_since_build(plan) and edits_since_build(saved) and not replace:
+            raise ConflictError(
+                f"{path}: the saved plan and the plan being written were each changed on their "
+                f"own (revisions {saved.revision} and {plan.revision}); writing one would lose the "
+                "other's changes. Make the changes in one of them, or start over with --replace"
+            )
     if not edits_since_build(saved):
         return reconcile(saved, plan, now=now), None
     if not replace:

@@ -10,7 +10,7 @@ working in code that does not know ketaplan::
     ├── ScheduleError(ValueError)        the plan cannot fit the protocol's rules
     ├── TemplateError(ValueError)        a document template is missing or broken
     ├── OutputError(OSError)             an output file could not be written
-    │   └── ConflictError                a build would lose changes made to the saved plan
+    │   └── ConflictError                a write would lose a saved plan's changes
     ├── PublishError(ConnectionError)    a CalDAV server refused or did not answer
     └── MissingExtraError(ImportError)   an optional extra (``ketaplan[caldav]``) is missing or too old
 
@@ -103,12 +103,15 @@ class OutputError(KetaplanError, OSError):
 
 
 class ConflictError(OutputError):
-    """Writing would lose changes made to a saved plan since it was built.
+    """Writing would lose changes made to a saved plan, or overwrite another plan.
 
-    The saved plan is the clinic's record: a build from the plan file does not
-    overwrite edits made to it (doses, sign-off, omitted, completed or moved
-    sessions). Build from the saved plan instead, or start over on purpose
-    (``--replace``, ``replace=True``), which keeps the saved plan as a backup.
+    The saved plan is the clinic's record. A build from the plan file keeps
+    the changes made to it and lays the rest around them; but when the plan
+    being written and the saved one were each changed on their own (two
+    copies of one plan edited apart), or the folder holds another plan under
+    that name, nothing is written. Make the changes in one copy, or start
+    over on purpose (``--replace``, ``replace=True``), which keeps the saved
+    plan as a backup.
     """
 
 
