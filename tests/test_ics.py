@@ -681,6 +681,8 @@ def icalendar_serialisation(plan: ketaplan.Plan, audience: str) -> bytes:
             last_modified=view.modified(session, NOW),
             organizer=organizer,
         )
+        if content.resource:
+            event.add("X-KETAPLAN-RESOURCE", content.resource)
         for alarm in content.alarms:
             component = icalendar.Alarm()
             component.add("action", "DISPLAY")

@@ -20,6 +20,7 @@ True
 
 from ._clinic import Busy, Clinic, Closure, Hours
 from ._dosing import Derived, DerivedValue, DoseEntry, DoseField, Quantity
+from ._ledger import Ledger, book
 from ._library import builtin_protocols, load_protocol
 from ._lifecycle import (
     add_boosters,
@@ -116,6 +117,7 @@ __all__ = [
     "KetaplanError",
     "KetaplanWarning",
     "LatenessRule",
+    "Ledger",
     "MissingExtraError",
     "MonitoringForm",
     "Move",
@@ -146,6 +148,7 @@ __all__ = [
     "UnknownProtocolError",
     "Weekday",
     "add_boosters",
+    "book",
     "builtin_protocols",
     "cease",
     "complete",

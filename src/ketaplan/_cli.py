@@ -19,6 +19,7 @@ from . import __version__
 from ._invite import PASSWORD_VARIABLE as INVITE_PASSWORD
 from ._invite import USER_VARIABLE as INVITE_USER
 from ._invite import send_invitations, write_invitations
+from ._ledger import book_around
 from ._library import builtin_protocols
 from ._lifecycle import cease, complete, defer, fill_dose, finalise, miss, omit, reschedule
 from ._plan import Plan
@@ -71,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
         "--fhir",
         action="store_true",
         help="also write <plan id>.fhir.json, the plan as a FHIR R4 transaction Bundle (see docs/fhir.md)",
+    )
+    build.add_argument(
+        "--bookings",
+        metavar="DIR",
+        type=Path,
+        help="book the plan around the clinic's bookings in DIR: saved plans (.json) and calendars (.ics)",
     )
     build.add_argument(
         "--replace",
@@ -251,6 +258,8 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
                 out.write(f"{path}\n")
             return 0
         plan = load_plan(source, now=now)
+        if arguments.bookings is not None:
+            plan = book_around(plan, arguments.bookings)
     written = write_outputs(
         plan,
         folder,

@@ -276,6 +276,10 @@ def _template(name: str, table: Table, base: SessionTemplate | None) -> SessionT
         kind = SessionKind(kind_text)
     except ValueError:
         raise SpecError(table.field("kind"), kind_text, f"expected one of {_KINDS}") from None
+    uses_chair = table.get("uses_chair", bool, base.uses_chair if base else False)
+    resource = "chair" if uses_chair else ""
+    if base is not None and uses_chair == base.uses_chair:
+        resource = base.resource
     template = SessionTemplate(
         name=name,
         kind=kind,
@@ -291,7 +295,8 @@ def _template(name: str, table: Table, base: SessionTemplate | None) -> SessionT
                 base.setting if base else "clinic",
             ),
         ),
-        uses_chair=table.get("uses_chair", bool, base.uses_chair if base else False),
+        uses_chair=uses_chair,
+        resource=table.get("resource", str, resource),
         checkpoints=checkpoints,
         preparation=lines("preparation", base.preparation if base else ()),
         during=lines("during", base.during if base else ()),

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import attrs
 
 from ._dosing import DoseEntry
+from ._ledger import Ledger
 from ._library import routes
 from ._limits import MAX_SPAN
 from ._plan import Plan, Revision, SignOff
@@ -41,13 +42,26 @@ _DAY = dt.timedelta(days=1)
 
 
 def reschedule(
-    plan: Plan, key: str, start: dt.datetime, *, now: dt.datetime, reason: str, by: str = ""
+    plan: Plan,
+    key: str,
+    start: dt.datetime,
+    *,
+    now: dt.datetime,
+    reason: str,
+    by: str = "",
+    ledger: Ledger | None = None,
 ) -> Plan:
-    """Move one session to ``start`` (an aware datetime), keeping its length."""
+    """Move one session to ``start`` (an aware datetime), keeping its length.
+
+    With the clinic's ``ledger``, a time when every resource the session
+    holds (a chair) is booked by other plans is refused with the reason. The
+    ledger itself is a value and does not change: book the new plan into it
+    (``ledger.book(new_plan)`` replaces the plan's earlier booking).
+    """
     session = _movable(plan, key, now)
     _aware("start", start)
     moved = _at(session, start)
-    problem = _rule_broken(plan, moved) or _window_broken(plan, moved)
+    problem = _rule_broken(plan, moved, ledger) or _window_broken(plan, moved)
     if problem is not None:
         raise ScheduleError(key, start.astimezone(plan.clinic.zone).date(), problem)
     return _record(plan, {key: moved}, now=now, action="reschedule", reason=reason, by=by)
@@ -224,13 +238,15 @@ def _at(session: Session, start: dt.datetime) -> Session:
     return attrs.evolve(session, start=start, end=end)
 
 
-def _rule_broken(plan: Plan, session: Session) -> str | None:
+def _rule_broken(plan: Plan, session: Session, ledger: Ledger | None = None) -> str | None:
     """The rule ``session`` would break at its time among the plan's other scheduled
-    sessions, or ``None``: the rule book's answer (:mod:`ketaplan._rules`)."""
+    sessions (and the other plans in ``ledger``), or ``None``: the rule book's answer
+    (:mod:`ketaplan._rules`)."""
     others = (
         s for s in plan.sessions if s.key != session.key and s.status is SessionStatus.SCHEDULED
     )
-    rules = Rules(plan.protocol, plan.clinic, plan.start)
+    booked = None if ledger is None else ledger.release(plan.id)
+    rules = Rules(plan.protocol, plan.clinic, plan.start, booked)
     return rules.check(session, Own(plan.clinic.zone, others))
 
 

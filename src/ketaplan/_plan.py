@@ -18,6 +18,7 @@ import attrs
 
 from ._clinic import Clinic
 from ._dosing import DerivedValue, DoseEntry, DoseField, Quantity
+from ._ledger import Ledger
 from ._limits import check_start
 from ._protocol import Protocol, SessionKind, SessionTemplate
 from ._schedule import schedule
@@ -208,15 +209,24 @@ class Plan:
         doses: tuple[DoseEntry, ...] = (),
         now: dt.datetime,
         by: str = "",
+        ledger: Ledger | None = None,
     ) -> Plan:
         """Schedule ``protocol`` on ``clinic``'s calendar from ``start`` and record it as revision 1.
 
         ``now`` is when the plan is made (an aware datetime): it is recorded,
-        never read from the clock.
+        never read from the clock. ``ledger`` holds the clinic's other
+        bookings (a booking of this same ``id`` is left out): sessions that
+        hold a resource go only where one is free. Creating a plan does not
+        book it: :meth:`Ledger.book <ketaplan.Ledger.book>` does.
         """
         _aware(None, attrs.fields(Revision).at, now)
         laid = schedule(
-            protocol, clinic, start, time=preferences.time, weekdays=preferences.weekdays
+            protocol,
+            clinic,
+            start,
+            time=preferences.time,
+            weekdays=preferences.weekdays,
+            ledger=None if ledger is None else ledger.release(id),
         )
         return cls(
             id=id,

@@ -84,7 +84,10 @@ class SessionTemplate:
 
     ``preparation``, ``during`` and ``aftercare`` are plain-language lines for
     the patient; ``uses_chair`` says whether the session takes one of the
-    clinic's treatment chairs.
+    clinic's treatment chairs. ``resource`` names what the session holds in
+    the clinic's :class:`~ketaplan.Ledger` (``"chair"`` by default when it
+    uses a chair, ``""`` for nothing; another name such as
+    ``"therapy-room"`` for a room the clinic counts).
 
     ``calendar_preparation`` and ``calendar_aftercare`` say the same for a
     calendar that syncs to a third-party cloud, without naming the drug or
@@ -108,6 +111,18 @@ class SessionTemplate:
     sources: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     calendar_preparation: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     calendar_aftercare: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
+    resource: str = attrs.field(
+        default=attrs.Factory(lambda self: "chair" if self.uses_chair else "", takes_self=True)
+    )
+
+    @resource.validator
+    def _resource_name(self, attribute: attrs.Attribute[str], value: str) -> None:
+        if not isinstance(value, str) or len(value) > 40 or not value.strip() == value:
+            raise SpecError(
+                f"sessions.{self.name}.resource",
+                value,
+                "expected a short name such as 'chair' or 'therapy-room', or '' for none",
+            )
 
     @duration.validator
     def _positive(self, attribute: attrs.Attribute[dt.timedelta], value: dt.timedelta) -> None:

@@ -9,8 +9,9 @@ sentence users see when a session moves or a change is refused:
 - a wall-clock time the clocks skip, and the clinic's opening hours;
 - an overlap with the patient's own sessions;
 - the minimum gap and the consecutive-day rule between dosing sessions;
-- the capacity of the resource the session uses (a chair), counting the
-  clinic's bookings and the patient's own sessions;
+- the capacity of the resource the session uses (a chair, a room), counting
+  the clinic's bookings (its :class:`~ketaplan.Ledger`) and the patient's own
+  sessions;
 - a per-week phase's window and weekly cap (:func:`phase_window`).
 
 The scheduler's search, :func:`ketaplan.reschedule`, ``defer``,
@@ -28,6 +29,7 @@ import functools
 from collections.abc import Iterable, Iterator, Sequence
 
 from ._clinic import Clinic
+from ._ledger import Ledger
 from ._limits import MAX_SPAN
 from ._protocol import PerWeek, Protocol, SessionKind, SessionTemplate
 from ._session import Session, SessionStatus, english_date
@@ -103,25 +105,27 @@ class Own:
 class Rules:
     """The rules for one plan's sessions at one clinic, from the plan's ``start``.
 
-    ``uses_chair`` names the templates that take one of the clinic's chairs;
-    ``chairs`` and ``busy`` (the clinic's bookings) say when chairs are free.
+    Each template's ``resource`` says what its sessions hold; ``ledger`` (by
+    default the clinic's chairs and its ``busy`` bookings) says how many of
+    each the clinic has and which are booked. A given ledger must not hold
+    this plan's own sessions (:meth:`~ketaplan.Ledger.release` them first);
+    the clinic's ``busy`` bookings are added to it.
     """
 
-    def __init__(self, protocol: Protocol, clinic: Clinic, start: dt.date) -> None:
+    def __init__(
+        self, protocol: Protocol, clinic: Clinic, start: dt.date, ledger: Ledger | None = None
+    ) -> None:
         self.protocol = protocol
         self.clinic = clinic
         self.start = start
         self.zone = clinic.zone
         self.horizon = start + MAX_SPAN
         self.min_gap = max(clinic.min_gap, protocol.min_gap)
-        self.chairs = clinic.chairs
-        self._busy: dict[dt.date, list[tuple[dt.datetime, dt.datetime]]] = {}
-        for busy in clinic.busy:
-            first, last = utc(busy.start), utc(busy.end)
-            day = first.astimezone(self.zone).date()
-            while day <= last.astimezone(self.zone).date():
-                self._busy.setdefault(day, []).append((first, last))
-                day += _DAY
+        if ledger is None:
+            ledger = Ledger.for_clinic(clinic)
+        elif clinic.busy:
+            ledger = ledger.with_busy(clinic.busy)
+        self.ledger = ledger
 
     # -- days and times ------------------------------------------------------------
 
@@ -200,35 +204,23 @@ class Rules:
                     other_day = other.start.astimezone(self.zone).date()
                     if other.kind is SessionKind.DOSING and abs((other_day - day).days) < 2:
                         return f"no dosing on consecutive days ({other.key} is on {english_date(other_day)})"
-        if template.uses_chair:
-            return self.full(start, end, same_day)
+        if template.resource:
+            return self.full(template.resource, start, end, same_day)
         return None
 
-    def full(self, start: dt.datetime, end: dt.datetime, same_day: Sequence[Session]) -> str | None:
-        """Whether every chair is taken at some moment from ``start`` to ``end``, counting the
-        clinic's bookings and the chair sessions among ``same_day``."""
-        first, last = utc(start), utc(end)
-        day = start.astimezone(self.zone).date()
-        edges: list[tuple[dt.datetime, int]] = []
+    def full(
+        self, resource: str, start: dt.datetime, end: dt.datetime, same_day: Sequence[Session]
+    ) -> str | None:
+        """Whether every ``resource`` is taken at some moment from ``start`` to ``end``, asking
+        the ledger, with the sessions among ``same_day`` that hold the same resource."""
         taken = [
-            (utc(s.start), utc(s.end))
+            (s.start, s.end)
             for s in same_day
-            if self.protocol.template(s.template).uses_chair
+            if self.protocol.template(s.template).resource == resource
         ]
-        for busy_first, busy_last in (*self._busy.get(day, ()), *taken):
-            if busy_first < last and first < busy_last:
-                edges.append((max(busy_first, first), 1))
-                edges.append((min(busy_last, last), -1))
-        in_use = 0
-        for _moment, change in sorted(edges):
-            in_use += change
-            if in_use >= self.chairs:
-                chairs = (
-                    "the only chair is" if self.chairs == 1 else f"all {self.chairs} chairs are"
-                )
-                local, finish = start.astimezone(self.zone), end.astimezone(self.zone)
-                return f"full: {chairs} booked between {local:%H:%M} and {finish:%H:%M}"
-        return None
+        return self.ledger.full(
+            resource, start.astimezone(self.zone), end.astimezone(self.zone), taken
+        )
 
     def check(self, session: Session, own: Own) -> str | None:
         """Every rule for ``session`` at its time among ``own``: the first one broken, or ``None``."""

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 import attrs
 
 from ._clinic import Clinic
+from ._ledger import Ledger
 from ._limits import MAX_SESSIONS_PER_PHASE, MAX_SPAN, check_start
 from ._protocol import (
     Companion,
@@ -75,12 +76,16 @@ def schedule(
     *,
     time: dt.time = dt.time(9, 0),
     weekdays: tuple[Weekday, ...] = (),
+    ledger: Ledger | None = None,
     keep: Sequence[Session] = (),
 ) -> Schedule:
     """Lay ``protocol`` onto ``clinic``'s calendar from ``start``.
 
     ``time`` is the preferred wall-clock time of day in the clinic's zone and
     ``weekdays`` the preferred days (the protocol's usual days when empty).
+    ``ledger`` holds the clinic's bookings of other plans: a session that
+    holds a resource (a chair) goes only where one is free. By default the
+    clinic's ``chairs`` and ``busy`` bookings.
 
     ``keep`` are sessions already decided (completed, missed, cancelled, moved
     by hand): each stays as it is, the rules count those that take place, and
@@ -89,7 +94,9 @@ def schedule(
     if isinstance(start, dt.datetime) or not isinstance(start, dt.date):
         raise SpecError("plan.start", start, "expected a date such as 2027-01-11 (no time of day)")
     check_start("plan.start", start)
-    return _Scheduler(protocol, clinic, start, time, weekdays or protocol.weekdays, keep).run()
+    return _Scheduler(
+        protocol, clinic, start, time, weekdays or protocol.weekdays, ledger, keep
+    ).run()
 
 
 @attrs.frozen
@@ -180,6 +187,7 @@ class _Scheduler:
         start: dt.date,
         time: dt.time,
         weekdays: tuple[Weekday, ...],
+        ledger: Ledger | None = None,
         keep: Sequence[Session] = (),
     ) -> None:
         self.protocol = protocol
@@ -188,7 +196,7 @@ class _Scheduler:
         self.start = start
         self.time = time
         self.weekdays = frozenset(weekdays)
-        self.rules = Rules(protocol, clinic, start)
+        self.rules = Rules(protocol, clinic, start, ledger)
         #: Sessions already decided, by key: placed as they are, never laid again.
         self.kept = {session.key: session for session in keep}
         self.own = Own(self.zone, [s for s in keep if s.status is not SessionStatus.CANCELLED])

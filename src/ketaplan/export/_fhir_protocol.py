@@ -631,7 +631,7 @@ class _Reader:
                 setting,
                 "expected one of clinic, home, telehealth",
             )
-        lines = {
+        lines: dict[str, Any] = {
             attribute: tuple(_string(item) for item in self._exts(node, name))
             for attribute, name, _title in _INSTRUCTIONS
         }

@@ -32,6 +32,7 @@ from typing import Literal
 
 import attrs
 
+from .._ledger import RESOURCE_PROPERTY
 from .._plan import Plan
 from .._protocol import SessionKind, SessionTemplate
 from .._session import Session, SessionStatus
@@ -113,6 +114,8 @@ class Event:
     alarms: tuple[Alarm, ...]
     organizer: str  # the clinic's email address, or ""
     organizer_name: str
+    #: What the session holds in the clinic's bookings (the clinic's calendar only), or "".
+    resource: str = ""
 
     def key(self) -> tuple[object, ...]:
         """The content as plain values, with the start and end as instants in UTC."""
@@ -232,6 +235,8 @@ def write_event(
         lines.add("ORGANIZER", lines.address(content.organizer), lines.params(names))
     lines.add("STATUS", "CANCELLED" if content.cancelled else "CONFIRMED")
     lines.add("TRANSP", "TRANSPARENT" if content.cancelled else "OPAQUE")
+    if content.resource:
+        lines.add(RESOURCE_PROPERTY, lines.text(content.resource))
     for alarm in content.alarms:
         lines.begin("VALARM")
         lines.add("ACTION", "DISPLAY")
@@ -382,6 +387,9 @@ def event(view: _View, session: Session) -> Event:
         alarms=alarms,
         organizer=clinic.email,
         organizer_name=clinic.name if view.privacy != "minimal" else "",
+        resource=plan.template(session).resource
+        if view.audience == "clinic" and not cancelled
+        else "",
     )
 
 
