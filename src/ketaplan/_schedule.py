@@ -53,8 +53,10 @@ __all__ = ["Schedule", "schedule"]
 _DAY = dt.timedelta(days=1)
 #: How many candidate slots the search may try in one phase before it gives up.
 SEARCH_BUDGET = 20_000
+#: How many slots the whole plan's search may try, every phase and retry together.
+TOTAL_BUDGET = 40_000
 #: How many times a phase may be laid again so that the next one fits.
-PHASE_RETRIES = 20
+PHASE_RETRIES = 8
 #: The longest phase searched best first, for the fewest moves overall.
 BEST_FIRST_SESSIONS = 16
 #: How many slots the best-first search may judge before it hands over to depth first.
@@ -168,6 +170,11 @@ def _add(one: _Cost, other: _Cost) -> _Cost:
     return (one[0] + other[0], one[1] + other[1], one[2] + other[2])
 
 
+class _Final(ScheduleError):
+    """A refusal that no other choice in an earlier phase can lift (the plan's span, or the
+    search's budget): the scheduler does not lay earlier phases again."""
+
+
 class _GiveUp(Exception):
     """The best-first search tried too many slots: search depth first instead."""
 
@@ -201,6 +208,8 @@ class _Scheduler:
         self.kept = {session.key: session for session in keep}
         self.own = Own(self.zone, [s for s in keep if s.status is not SessionStatus.CANCELLED])
         self.floor = dt.datetime.combine(start, dt.time(0), tzinfo=clinic.zone)
+        #: Slots tried so far, by every phase's search (see TOTAL_BUDGET).
+        self.tried = 0
 
     # -- the plan ----------------------------------------------------------------
 
@@ -250,6 +259,8 @@ class _Scheduler:
                     self, phase, previous, earliest, avoid=avoid.get(index, frozenset())
                 )
                 placed = search.run()
+            except _Final:
+                raise
             except ScheduleError as error:
                 failure = failure or error
                 if not laid or retries >= PHASE_RETRIES:
@@ -788,13 +799,12 @@ class _PhaseSearch:
         """Count one slot tried; past :data:`SEARCH_BUDGET`, give up with the deepest reason
         (or, searching best first, fall back to the depth-first search)."""
         self.tried += 1
+        self.s.tried += 1
         if best_first and self.tried > BEST_FIRST_BUDGET:
             raise _GiveUp
-        if self.tried > SEARCH_BUDGET:
+        if self.tried > SEARCH_BUDGET or self.s.tried > TOTAL_BUDGET:
             dead = self.deepest or _DeadEnd(key, day, f"phase {self.phase.name!r} does not fit")
-            raise ScheduleError(
-                dead.key, dead.day, f"{dead.rule} (no plan found in {SEARCH_BUDGET} tries)"
-            )
+            raise _Final(dead.key, dead.day, f"{dead.rule} (no plan found in {self.s.tried} tries)")
 
     # -- the windows of a phase's sessions -------------------------------------------
 
@@ -806,7 +816,7 @@ class _PhaseSearch:
         horizon = self.s.rules.horizon
         if window is not None and window.low > horizon:
             # No choice before this session can bring it inside the plan's span.
-            raise ScheduleError(
+            raise _Final(
                 self._key(index),
                 window.planned,
                 f"a plan runs at most {MAX_SPAN.days // 366} years from its start (to {english_date(horizon)})",
