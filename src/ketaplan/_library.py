@@ -11,8 +11,6 @@ import datetime as dt
 import difflib
 import functools
 import json
-import os
-import stat
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -36,7 +34,7 @@ from ._protocol import (
     SessionTemplate,
     Taper,
 )
-from ._reader import MAX_FILE_BYTES, Table, load_toml
+from ._reader import MAX_FILE_BYTES, Table, load_toml, read_file
 from ._units import DurationRange, Interval, IntervalRange, Weekday, parse_duration
 from .exceptions import SpecError, UnknownProtocolError
 
@@ -108,29 +106,8 @@ def _plan_definition(path: Path) -> Protocol:
     """The protocol in a FHIR PlanDefinition file (JSON)."""
     from .export._fhir_protocol import protocol_from_fhir  # the exporters import this module
 
-    try:
-        # Opened without blocking and read only if it is a plain file: a FIFO or a
-        # device such as /dev/zero is refused at once.
-        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        with os.fdopen(handle, "rb") as file:
-            mode = os.fstat(file.fileno()).st_mode
-            if stat.S_ISDIR(mode):
-                raise IsADirectoryError(path)
-            if not stat.S_ISREG(mode):
-                raise SpecError("plan.protocol", str(path), "expected a regular file")
-            data = file.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise SpecError("plan.protocol", str(path), "no such file") from None
-    except IsADirectoryError:
-        raise SpecError("plan.protocol", str(path), "expected a file, not a folder") from None
-    except OSError as error:
-        raise SpecError(
-            "plan.protocol", str(path), f"the file cannot be read ({error.strerror})"
-        ) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise SpecError(
-            "plan.protocol", str(path), f"the file is over {MAX_FILE_BYTES // 1_000_000} MB"
-        )
+    # A FIFO or a device such as /dev/zero is refused at once, as for TOML files.
+    data = read_file(path, what="plan.protocol", limit=MAX_FILE_BYTES)
     try:
         document = json.loads(data)
     except RecursionError:
