@@ -140,6 +140,19 @@ class Ledger:
             most = max(most, in_use)
         return most
 
+    def _overlapping(self, resource: str, start: dt.datetime, end: dt.datetime) -> int:
+        """How many bookings of ``resource`` overlap ``start`` to ``end`` (at least as many as
+        are in use at once)."""
+        first, last = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+        first_day, count = first.date(), 0
+        for day in _days(first, last):
+            for interval in self._index.get((resource, day), ()):
+                if day != first_day and interval[0].date() < day:
+                    continue  # held over from the day before: counted there
+                if interval[0] < last and first < interval[1]:
+                    count += 1
+        return count
+
     def full(
         self,
         resource: str,
@@ -150,7 +163,12 @@ class Ledger:
         """Why one more ``resource`` cannot be held from ``start`` to ``end`` (every one is
         booked at some moment), or ``None``; the times are written as given (local)."""
         capacity = self.capacity(resource)
-        if capacity is None or self.in_use(resource, start, end, extra) < capacity:
+        if capacity is None:
+            return None
+        extra = tuple(extra)
+        if self._overlapping(resource, start, end) + len(extra) < capacity:
+            return None  # fewer bookings touch the interval than there are of the resource
+        if self.in_use(resource, start, end, extra) < capacity:
             return None
         if resource == "chair":
             held = "the only chair is" if capacity == 1 else f"all {capacity} chairs are"

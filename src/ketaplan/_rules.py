@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 
 from ._clinic import Clinic
@@ -102,6 +103,39 @@ class Own:
         return found
 
 
+class _ClinicFacts:
+    """What the rules learn of one clinic's days and times, shared by every plan made for
+    it in a row (a clinic books many): which days are closed and when a session of a
+    given length may start. Bounded: cleared when it grows past :data:`_FACTS`."""
+
+    def __init__(self, clinic: Clinic) -> None:
+        self.clinic = weakref.ref(clinic)
+        self.closed: dict[dt.date, str | None] = {}
+        self.at: dict[tuple[dt.date, dt.time, dt.timedelta], dt.datetime | str] = {}
+
+    def bound(self) -> None:
+        if len(self.closed) + len(self.at) > _FACTS:
+            self.closed.clear()
+            self.at.clear()
+
+
+#: How many facts about a clinic are kept at most (a few years of days and times).
+_FACTS = 50_000
+#: The facts of the last clinics planned for, newest last (few: a process serves one
+#: clinic or a handful, and a clinic is recognised by identity, never by its contents).
+_KNOWN: list[_ClinicFacts] = []
+
+
+def _facts(clinic: Clinic) -> _ClinicFacts:
+    for facts in _KNOWN:
+        if facts.clinic() is clinic:
+            return facts
+    facts = _ClinicFacts(clinic)
+    _KNOWN.append(facts)
+    del _KNOWN[:-4]
+    return facts
+
+
 class Rules:
     """The rules for one plan's sessions at one clinic, from the plan's ``start``.
 
@@ -126,6 +160,7 @@ class Rules:
         elif clinic.busy:
             ledger = ledger.with_busy(clinic.busy)
         self.ledger = ledger
+        self._facts = _facts(clinic)
 
     # -- days and times ------------------------------------------------------------
 
@@ -136,14 +171,26 @@ class Rules:
             return f"the plan starts on {english_date(self.start)}; nothing is booked before it"
         if day > self.horizon:
             return f"a plan runs at most {MAX_SPAN.days // 366} years from its start (to {english_date(self.horizon)})"
-        return self.clinic.closed_reason(day)
+        facts = self._facts
+        if day not in facts.closed:
+            facts.bound()
+            facts.closed[day] = self.clinic.closed_reason(day)
+        return facts.closed[day]
 
     def at(self, day: dt.date, time: dt.time, template: SessionTemplate) -> dt.datetime | str:
         """The start of ``template``'s session at wall-clock ``time`` on ``day``, or why not."""
+        facts, fact = self._facts, (day, time, template.duration)
+        found = facts.at.get(fact)
+        if found is None:
+            facts.bound()
+            found = facts.at[fact] = self._at(day, time, template.duration)
+        return found
+
+    def _at(self, day: dt.date, time: dt.time, duration: dt.timedelta) -> dt.datetime | str:
         start = self.clinic.local(day, time)
         if start is None:
             return f"{time:%H:%M} does not exist on {english_date(day)} (the clocks go forward)"
-        end = (utc(start) + template.duration).astimezone(self.zone)
+        end = (utc(start) + duration).astimezone(self.zone)
         outside = self.clinic.hours_reason(start, end)
         return outside if outside is not None else start
 

@@ -142,6 +142,9 @@ class _Cursor:
     window: _Window
     candidates: list[tuple[dt.date, bool, tuple[int, int, int]]]
     base: tuple[int, int, int]
+    #: Each candidate's cost plus a lower bound on what the rest of the phase must
+    #: still cost after it (see ``_PhaseSearch._still_costs``): the heap's order.
+    bounds: list[_Cost] | None = None
     position: int = 0
     found: bool = False
     passed: list[Move] = attrs.Factory(list)
@@ -149,7 +152,40 @@ class _Cursor:
     preferred_reason: dict[dt.date, str] = attrs.Factory(dict)
     fits_at_preferred: set[dt.date] = attrs.Factory(set)
 
+    #: Builds the candidates after the first, which is the planned day at the preferred
+    #: time when the window has it: most paths never need the rest.
+    rest: Callable[[], tuple[list[tuple[dt.date, bool, _Cost]], list[_Cost] | None]] | None = None
+
+    def advance(self) -> bool:
+        """Move to the next candidate; whether there may be one (see :meth:`expand`)."""
+        self.position += 1
+        return self.position < len(self.candidates) or self.rest is not None
+
+    def expand(self) -> bool:
+        """Build the candidates after the first if the cursor has reached them; whether
+        there is a candidate at the cursor's position."""
+        if self.rest is not None and self.position >= len(self.candidates):
+            rest, bounds = self.rest()
+            self.rest = None
+            self.candidates = [*self.candidates, *rest]
+            if bounds is None:  # then no candidate forces a move, nor did the first
+                self.bounds = None
+            else:
+                assert self.bounds is not None
+                self.bounds = [*self.bounds, *bounds]
+        return self.position < len(self.candidates)
+
     def cost(self) -> tuple[int, int, int]:
+        """What the path with the current candidate costs at least, once complete (before
+        the candidates after the first are built, what the first did: no later one costs
+        less)."""
+        position = min(self.position, len(self.candidates) - 1)
+        if self.bounds is not None:
+            return _add(self.base, self.bounds[position])
+        return _add(self.base, self.candidates[position][2])
+
+    def spent(self) -> tuple[int, int, int]:
+        """What the path with the current candidate costs so far."""
         return _add(self.base, self.candidates[self.position][2])
 
     def recent(self, horizon: dt.timedelta) -> list[Session]:
@@ -203,6 +239,7 @@ class _Scheduler:
         self.start = start
         self.time = time
         self.weekdays = frozenset(weekdays)
+        self._weekday_numbers = frozenset(int(day) for day in self.weekdays)
         self.rules = Rules(protocol, clinic, start, ledger)
         #: Sessions already decided, by key: placed as they are, never laid again.
         self.kept = {session.key: session for session in keep}
@@ -293,7 +330,7 @@ class _Scheduler:
         return session.start.astimezone(self.zone).date()
 
     def preferred(self, day: dt.date) -> bool:
-        return Weekday(day.weekday()) in self.weekdays
+        return day.weekday() in self._weekday_numbers
 
     def next_preferred(self, day: dt.date) -> dt.date:
         for _ in range(7):
@@ -371,6 +408,7 @@ class _PhaseSearch:
         self.dosing: list[Session] = []
         self.tried = 0
         self.failed: set[tuple[object, ...]] = set()
+        self._orders: dict[tuple[dt.date, dt.date, dt.date], list[tuple[dt.date, bool, _Cost]]] = {}
         self.deepest: _DeadEnd | None = None
         self.depth = -1
         self.blocked = ""
@@ -417,13 +455,13 @@ class _PhaseSearch:
         candidates are judged lazily, in cost order, only when they are reached."""
         # Ties go to the longer path, then to the one whose last session is earlier.
         counter = itertools.count()
-        heap: list[tuple[_Cost, int, int, int, tuple[Session, ...] | _Cursor]] = []
-        heapq.heappush(heap, (_ZERO, 0, 0, next(counter), ()))
+        heap: list[tuple[_Cost, int, int, int, tuple[_Cost, tuple[Session, ...]] | _Cursor]]
+        heap = [(_ZERO, 0, 0, next(counter), (_ZERO, ()))]
         seen: set[tuple[object, ...]] = set()
         while heap:
-            cost, _depth, _day, _, item = heapq.heappop(heap)
+            bound, _depth, _day, _, item = heapq.heappop(heap)
             if isinstance(item, tuple):
-                path = item
+                spent, path = item
                 state = self._state(path)
                 if state in seen:
                     continue
@@ -436,7 +474,7 @@ class _PhaseSearch:
                     if not path:
                         self._never_starts()
                     continue
-                cursor = _Cursor(path, window, self._ordered(window), cost)
+                cursor = self._cursor(path, window, spent)
                 if cursor.candidates:
                     heapq.heappush(heap, (cursor.cost(), -len(path), 0, next(counter), cursor))
                 else:
@@ -446,20 +484,102 @@ class _PhaseSearch:
                     )
                 continue
             cursor = item
+            if not cursor.expand():
+                self._dead_end(cursor)
+                continue
+            if cursor.cost() > bound:  # its later candidates cost more than was known
+                heapq.heappush(heap, (cursor.cost(), -len(cursor.path), 0, next(counter), cursor))
+                continue
             session = self._fit(cursor)
             if session is not None:
                 cursor.found = True
                 depth, day = -len(cursor.path) - 1, self.s._day(session).toordinal()
-                heapq.heappush(heap, (cost, depth, day, next(counter), (*cursor.path, session)))
-            cursor.position += 1
-            if cursor.position < len(cursor.candidates):
+                reached = (cursor.spent(), (*cursor.path, session))
+                heapq.heappush(heap, (cursor.cost(), depth, day, next(counter), reached))
+            if cursor.advance():
                 heapq.heappush(heap, (cursor.cost(), -len(cursor.path), 0, next(counter), cursor))
-            elif not cursor.found:
-                key = self._key(len(cursor.path) + 1)
-                rule = f"{cursor.window.rule}; {_summary(cursor.passed)}"
-                self._note(_DeadEnd(key, cursor.window.planned, rule), len(cursor.path) + 1)
+            else:
+                self._dead_end(cursor)
         last = self.deepest or _DeadEnd(self._key(1), self.earliest, "no day to try")
         raise ScheduleError(last.key, last.day, last.rule)
+
+    def _dead_end(self, cursor: _Cursor) -> None:
+        """Note why no candidate of ``cursor`` fit, if none did."""
+        if not cursor.found:
+            key = self._key(len(cursor.path) + 1)
+            rule = f"{cursor.window.rule}; {_summary(cursor.passed)}"
+            self._note(_DeadEnd(key, cursor.window.planned, rule), len(cursor.path) + 1)
+
+    def _cursor(self, path: tuple[Session, ...], window: _Window, spent: _Cost) -> _Cursor:
+        """The candidates for the session after ``path``, in order of what a whole phase
+        through each must cost at least: the best-first search then reaches the plan with
+        the fewest moves without first trying every cheaper beginning (an A* search, with
+        :meth:`_still_costs` as its bound)."""
+        if window.low <= window.planned <= window.high:
+            # The planned day at the preferred time costs least and forces no more moves
+            # than any other day: it comes first, and the others only when it fails.
+            first = (window.planned, True, (0, int(not self.s.preferred(window.planned)), 0))
+            bound = first[2]
+            if isinstance(self.cadence, PerWeek) and self.count is not None:
+                still_costs = self._still_costs(path, window)
+                bound = _add(bound, still_costs(window.planned)) if still_costs else bound
+            cursor = _Cursor(path, window, [first], spent, [bound])
+            cursor.rest = lambda: self._ranked(path, window, skip=first)
+            return cursor
+        candidates, bounds = self._ranked(path, window)
+        return _Cursor(path, window, candidates, spent, bounds)
+
+    def _ranked(
+        self,
+        path: tuple[Session, ...],
+        window: _Window,
+        skip: tuple[dt.date, bool, _Cost] | None = None,
+    ) -> tuple[list[tuple[dt.date, bool, _Cost]], list[_Cost] | None]:
+        """The candidates of ``window`` after ``path`` (but ``skip``) in the order of
+        :meth:`_cursor`, with their bounds when the phase's rest forces moves."""
+        candidates = [c for c in self._ordered(window) if c != skip]
+        if not isinstance(self.cadence, PerWeek) or self.count is None:
+            return candidates, None
+        still_costs = self._still_costs(path, window)
+        if still_costs is None:
+            return candidates, None
+        bounded = sorted(
+            (_add(cost, still_costs(day)), n)
+            for n, (day, _at_preferred, cost) in enumerate(candidates)
+        )
+        return [candidates[n] for _bound, n in bounded], [bound for bound, _n in bounded]
+
+    def _still_costs(
+        self, path: tuple[Session, ...], window: _Window
+    ) -> Callable[[dt.date], _Cost] | None:
+        """A lower bound on the moves the rest of a per-week phase must make once ``path``
+        and a session on a given day are placed: each week has one day of each preferred
+        weekday, so sessions beyond those days must take another weekday (which is never
+        the planned one). Never more than the true cost, and never falling by more than a
+        step costs, so the best-first search stays exact. ``None`` when no day of
+        ``window`` forces a move: the later weeks have room for the rest."""
+        assert isinstance(self.cadence, PerWeek)
+        assert self.count is not None
+        s, weeks, left = self.s, self.cadence.weeks, self.count - len(path) - 1
+        preferred = len(s._weekday_numbers)
+        origin = s._day(path[0]) if path else None
+        latest = (window.high - origin).days // 7 if origin else 0
+        if left <= preferred * max(weeks - latest - 1, 0):
+            return None
+        used: dict[int, int] = {}
+        for day in (s._day(p) for p in path):
+            if s.preferred(day):
+                week = (day - origin).days // 7 if origin else 0
+                used[week] = used.get(week, 0) + 1
+
+        def still_costs(day: dt.date) -> _Cost:
+            week = (day - origin).days // 7 if origin else 0
+            in_week = used.get(week, 0) + s.preferred(day)
+            room = preferred * max(weeks - week - 1, 0) + max(preferred - in_week, 0)
+            forced = max(left - room, 0)
+            return (forced, forced, 0)
+
+        return still_costs
 
     def _never_starts(self) -> None:
         """Refuse a phase whose end date comes before its first session could."""
@@ -477,7 +597,9 @@ class _PhaseSearch:
         last = path[-1]
         origin = self.s._day(path[0])
         week = (self.s._day(last) - origin).days // 7
-        in_week = sum(1 for p in path if (self.s._day(p) - origin).days // 7 == week)
+        this_week = [p for p in path if (self.s._day(p) - origin).days // 7 == week]
+        # How many are on preferred weekdays bears on the bound of what the rest costs.
+        in_week = (len(this_week), sum(self.s.preferred(self.s._day(p)) for p in this_week))
         # Sessions fall on later days, so only the gap rule looks at earlier times.
         recent: tuple[object, ...] = (self.s._day(last),)
         if self.s.rules.min_gap:
@@ -497,7 +619,12 @@ class _PhaseSearch:
 
     def _ordered(self, window: _Window) -> list[tuple[dt.date, bool, _Cost]]:
         """Every (day, at the preferred time?) of ``window``, cheapest first: the planned
-        day, then preferred weekdays, then the preferred time, then nearest, then earliest."""
+        day, then preferred weekdays, then the preferred time, then nearest, then earliest.
+        Paths of a best-first search share windows, so each order is kept for the phase."""
+        span = (window.planned, window.low, window.high)
+        known = self._orders.get(span)
+        if known is not None:
+            return known
         s = self.s
         found = []
         for day in _days(window.low, window.high):
@@ -507,7 +634,9 @@ class _PhaseSearch:
                 cost = (off_day, off_weekday, int(other_time))
                 found.append((cost, distance, day, other_time))
         found.sort()
-        return [(day, not other_time, cost) for cost, _distance, day, other_time in found]
+        ordered = [(day, not other_time, cost) for cost, _distance, day, other_time in found]
+        self._orders[span] = ordered
+        return ordered
 
     def _fit(self, cursor: _Cursor) -> Session | None:
         """The session at ``cursor``'s candidate if it keeps every rule; otherwise its
