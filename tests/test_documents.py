@@ -18,7 +18,7 @@ import pytest
 import ketaplan
 from ketaplan import DoseEntry, Quantity
 from ketaplan._library import route_sources, routes
-from ketaplan.export._documents import markdown_escape
+from ketaplan.export.documents import markdown_escape
 
 from .conftest import EXAMPLES, NOW, ROOT, toronto_clinic
 

@@ -1,0 +1,140 @@
+"""A plan prepared once for its documents, and the heading both documents share.
+
+Every view model reads the plan through a :class:`Course`: the sessions in
+time order, grouped by phase, counted by phase and kind, and the dose entries
+by session, each computed in one pass over the plan. Building a document is
+then linear in the number of sessions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Sequence
+
+import attrs
+
+from ..._dosing import DerivedValue, DoseField, Quantity
+from ..._plan import Plan
+from ..._protocol import SessionKind
+from ..._session import Session, SessionStatus
+from ._format import check_aware, long_date, stamp, zone_place
+
+
+class Course:
+    """``plan`` laid out for its documents, in one pass over its sessions and dose entries."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.zone: zoneinfo.ZoneInfo = plan.clinic.zone
+        self.sessions: tuple[Session, ...] = tuple(
+            sorted(plan.sessions, key=lambda s: (s.start, s.key))
+        )
+        """Every session, in time order."""
+        by_phase: dict[str, list[Session]] = {phase.name: [] for phase in plan.protocol.phases}
+        counts: dict[tuple[str, SessionKind], int] = {}
+        for session in self.sessions:
+            found = by_phase.get(session.phase)
+            if found is not None:
+                found.append(session)
+            group = (session.phase, session.kind)
+            counts[group] = counts.get(group, 0) + 1
+        self.phases: tuple[tuple[str, list[Session]], ...] = tuple(by_phase.items())
+        """The protocol's phases in order, each with its sessions in time order."""
+        self._counts = counts
+        self._pending: dict[str, str] = {}
+        for pending in plan.pending:
+            self._pending.setdefault(pending.phase, pending.reason)
+        self._plan_wide: dict[str, Quantity] = {}
+        self._own: dict[str, dict[str, Quantity]] = {}
+        for entry in plan.doses:
+            if entry.session is None:
+                self._plan_wide[entry.field] = entry.quantity
+            else:
+                self._own.setdefault(entry.session, {})[entry.field] = entry.quantity
+        self._fields: dict[str, DoseField] = {
+            field.name: field for field in plan.protocol.route.dose_fields
+        }
+
+    def local(self, moment: dt.datetime) -> dt.datetime:
+        """``moment`` in the clinic's zone."""
+        return moment.astimezone(self.zone)
+
+    def title(self, session: Session) -> str:
+        """``"IV infusion session (2 of 6)"``."""
+        template = self.plan.template(session)
+        total = self._counts.get((session.phase, session.kind), 0)
+        return f"{template.title} ({session.index} of {total})" if total > 1 else template.title
+
+    def pending(self, phase: str) -> str:
+        """Why ``phase`` is not dated yet, or ``""`` when it is."""
+        return self._pending.get(phase, "")
+
+    def own_doses(self, session: Session) -> dict[str, Quantity]:
+        """The dose entries made for ``session`` alone, by field name."""
+        return self._own.get(session.key, {})
+
+    def dose_entries(self, session: Session) -> dict[str, Quantity]:
+        """The dose values entered for ``session``: plan-wide entries, then the session's own."""
+        return {**self._plan_wide, **self.own_doses(session)}
+
+    def derived(self, entries: dict[str, Quantity]) -> list[DerivedValue]:
+        """Values derived from ``entries``, for those whose inputs are all entered."""
+        found = (rule.compute(self._fields, entries) for rule in self.plan.protocol.route.derived)
+        return [value for value in found if value is not None]
+
+    def date_range(self, sessions: Sequence[Session]) -> str:
+        """``"Monday 11 January 2027 to Friday 5 March 2027"`` for the sessions not cancelled."""
+        days = [
+            self.local(s.start).date() for s in sessions if s.status is not SessionStatus.CANCELLED
+        ]
+        if not days:
+            return ""
+        first, last = min(days), max(days)
+        if first == last:
+            return long_date(first)
+        return f"{long_date(first)} to {long_date(last)}"
+
+
+@attrs.frozen
+class Heading:
+    """What both documents of a plan say at the top."""
+
+    title: str
+    protocol: str
+    clinic_name: str
+    clinic_address: str
+    clinic_phone: str
+    zone: str
+    zone_place: str
+    patient_name: str
+    patient_ref: str
+    plan_id: str
+    revision: int
+    generated: str
+    draft: bool
+    missing: tuple[str, ...]
+
+
+def heading(course: Course, now: dt.datetime, title: str) -> Heading:
+    """The heading of one of ``course``'s documents, generated at ``now``."""
+    check_aware(now)
+    plan = course.plan
+    clinic = plan.clinic
+    missing = tuple(plan.missing())
+    return Heading(
+        title=title,
+        protocol=plan.protocol.title,
+        clinic_name=clinic.name,
+        clinic_address=clinic.address,
+        clinic_phone=clinic.phone,
+        zone=clinic.timezone,
+        zone_place=zone_place(clinic.timezone),
+        patient_name=plan.patient.name,
+        patient_ref=plan.patient.ref,
+        plan_id=plan.id,
+        revision=plan.revision,
+        generated=stamp(now, course.zone),
+        draft=bool(missing),
+        missing=missing,
+    )

@@ -1,0 +1,205 @@
+"""The patient documents' view model: the course at a glance, the schedule by week, guides.
+
+The patient documents are given no dose entries at all, so no template change
+can leak a dose value into them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from ..._plan import Plan
+from ..._protocol import Every, SessionTemplate
+from ..._session import Session, SessionStatus
+from ..._units import Weekday, format_duration
+from ._course import Course, Heading, heading
+from ._format import MONTHS, long_date, moves, span, week_start
+from ._timeline import Timeline, timeline
+
+_PLACES = {"clinic": "At the clinic", "home": "At home", "telehealth": "Video or phone call"}
+_WHERE = {"home": "at home", "telehealth": "by video or phone call"}
+
+
+@attrs.frozen
+class GlanceRow:
+    """One phase of the course at a glance."""
+
+    title: str
+    dates: str
+    sessions: tuple[str, ...]
+    pending: str
+
+
+@attrs.frozen
+class PatientRow:
+    """One appointment as the patient reads it."""
+
+    day: str
+    date: str
+    time: str
+    length: str
+    place: str
+    session: str
+    notes: tuple[str, ...]
+    cancelled: bool
+
+
+@attrs.frozen
+class Week:
+    """The appointments of one calendar week (Monday to Sunday)."""
+
+    heading: str
+    rows: tuple[PatientRow, ...]
+
+
+@attrs.frozen
+class PatientPhase:
+    """One phase of the patient's schedule."""
+
+    title: str
+    weeks: tuple[Week, ...]
+    pending: str
+
+
+@attrs.frozen
+class Guide:
+    """What to expect at one kind of session, from its template."""
+
+    title: str
+    kind: str
+    length: str
+    where: str
+    preparation: tuple[str, ...]
+    during: tuple[str, ...]
+    aftercare: tuple[str, ...]
+    side_effects: tuple[str, ...]
+    call_the_clinic: tuple[str, ...]
+
+
+@attrs.frozen
+class PatientContext:
+    """Everything the patient documents show."""
+
+    head: Heading
+    glance: tuple[GlanceRow, ...]
+    phases: tuple[PatientPhase, ...]
+    guides: tuple[Guide, ...]
+    timeline: Timeline | None
+
+
+def patient_context(plan: Plan, now: dt.datetime) -> PatientContext:
+    """What the patient documents of ``plan`` show, generated at ``now``."""
+    course = Course(plan)
+    head = heading(course, now, "Your treatment plan")
+    glance = []
+    phases = []
+    for name, sessions in course.phases:
+        phase = plan.protocol.phase(name)
+        pending = _patient_pending(plan, name) if course.pending(name) else ""
+        glance.append(
+            GlanceRow(
+                title=phase.title,
+                dates=course.date_range(sessions),
+                sessions=_counts(plan, sessions),
+                pending=pending,
+            )
+        )
+        phases.append(
+            PatientPhase(title=phase.title, weeks=_weeks(course, sessions), pending=pending)
+        )
+    return PatientContext(
+        head=head,
+        glance=tuple(glance),
+        phases=tuple(phases),
+        guides=tuple(_guide(plan, template) for template in _templates_used(course)),
+        timeline=timeline(course),
+    )
+
+
+def _patient_pending(plan: Plan, name: str) -> str:
+    cadence = plan.protocol.phase(name).cadence
+    planned = ""
+    if isinstance(cadence, Every):
+        count = f"{cadence.sessions} sessions" if cadence.sessions else "sessions"
+        until = f" until {long_date(cadence.until)}" if cadence.until else ""
+        planned = f" The protocol plans {count}, one every {cadence.interval}{until}."
+    return (
+        "Not dated yet. Your clinician will decide when these sessions happen, "
+        f"and the clinic will give you an updated plan with the dates.{planned}"
+    )
+
+
+def _counts(plan: Plan, sessions: Iterable[Session]) -> tuple[str, ...]:
+    counts: dict[str, int] = {}
+    for session in sessions:
+        if session.status is not SessionStatus.CANCELLED:
+            title = plan.template(session).title
+            counts[title] = counts.get(title, 0) + 1
+    return tuple(f"{title} \u00d7 {count}" for title, count in counts.items())
+
+
+def _weeks(course: Course, sessions: Sequence[Session]) -> tuple[Week, ...]:
+    weeks: dict[dt.date, list[PatientRow]] = {}
+    for session in sessions:
+        start, end = course.local(session.start), course.local(session.end)
+        template = course.plan.template(session)
+        notes = []
+        if session.status is not SessionStatus.SCHEDULED:
+            notes.append(f"{session.status.value.capitalize()}.")
+        notes.extend(_patient_moves(session))
+        row = PatientRow(
+            day=Weekday(start.weekday()).label,
+            date=f"{start.day} {MONTHS[start.month - 1]} {start.year}",
+            time=span(start, end, with_zone=False),
+            length=format_duration(session.duration),
+            place=_PLACES[template.setting],
+            session=course.title(session),
+            notes=tuple(notes),
+            cancelled=session.status is SessionStatus.CANCELLED,
+        )
+        weeks.setdefault(week_start(start.date()), []).append(row)
+    return tuple(
+        Week(heading=f"Week of {long_date(monday)}", rows=tuple(rows))
+        for monday, rows in weeks.items()
+    )
+
+
+def _patient_moves(session: Session) -> list[str]:
+    """``"Moved from Monday 15 February 2027: statutory holiday: ..."``, with every date passed over."""
+    if not session.moves:
+        return []
+    planned = session.planned or session.moves[0].date
+    if len(session.moves) == 1 and session.moves[0].date == planned:
+        return [f"Moved from {long_date(planned)}: {session.moves[0].rule}."]
+    return [f"Moved from {long_date(planned)}. {'; '.join(moves(session))}."]
+
+
+def _templates_used(course: Course) -> list[SessionTemplate]:
+    """Session templates in order of first use, then those of phases not yet dated."""
+    plan = course.plan
+    names: dict[str, None] = {}
+    for session in course.sessions:
+        names.setdefault(session.template, None)
+    for pending in plan.pending:
+        phase = plan.protocol.phase(pending.phase)
+        names.setdefault(phase.session, None)
+        for companion in phase.companions:
+            names.setdefault(companion.session, None)
+    return [plan.protocol.template(name) for name in names]
+
+
+def _guide(plan: Plan, template: SessionTemplate) -> Guide:
+    return Guide(
+        title=template.title,
+        kind=template.kind.label,
+        length=format_duration(template.duration),
+        where=_WHERE.get(template.setting) or f"at {plan.clinic.name or 'the clinic'}",
+        preparation=template.preparation,
+        during=template.during,
+        aftercare=template.aftercare,
+        side_effects=template.side_effects,
+        call_the_clinic=template.call_the_clinic,
+    )
