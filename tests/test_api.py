@@ -28,6 +28,8 @@ EXPECTED = {
     "KetaplanWarning",
     "LatenessRule",
     "Ledger",
+    "Replanned",
+    "replan",
     "MissingExtraError",
     "MonitoringForm",
     "Move",

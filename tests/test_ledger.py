@@ -287,3 +287,132 @@ def test_a_protocol_file_names_the_resource_a_session_holds(tmp_path: Path) -> N
     assert "chair" == _dosing_template(tmp_path, 'title = "Ours"').resource
     assert "" == _dosing_template(tmp_path, "uses_chair = false").resource
     assert "infusion-bay" == _dosing_template(tmp_path, 'resource = "infusion-bay"').resource
+
+
+def test_defer_revert_and_boosters_lay_sessions_around_the_ledger() -> None:
+    """Deferring a booked plan's sessions, adding boosters or returning a phase to an earlier
+    frequency with the clinic's ledger never puts a session where every chair is held by
+    another plan: each takes another time or day and says the chairs were full."""
+    clinic = toronto_clinic(chairs=1)
+    protocol = ketaplan.builtin_protocols()["esketamine-nasal"].with_phase(
+        "maintenance", interval=ketaplan.IntervalRange.parse("2 weeks"), sessions=4
+    )
+    ledger = ketaplan.Ledger.for_clinic(clinic)
+    first, ledger = ketaplan.book("p-0", protocol, clinic, START, now=NOW, ledger=ledger)
+    second, ledger = ketaplan.book("p-1", protocol, clinic, START, now=NOW, ledger=ledger)
+    key = chair_sessions(second)[0].key
+    changed = [
+        ketaplan.defer(second, key, 7, now=NOW, reason="away", ledger=ledger),
+        ketaplan.add_boosters(second, 3, now=NOW, reason="review", ledger=ledger),
+        ketaplan.revert_phase(second, "maintenance", now=NOW, reason="worse", ledger=ledger),
+    ]
+    theirs = [(s.start, s.end) for s in chair_sessions(first)]
+    for plan in changed:
+        mine = [(s.start, s.end) for s in chair_sessions(plan)]
+        assert 1 == most_at_once(theirs + mine)
+        added = len(chair_sessions(plan)) - len(chair_sessions(second))
+        assert len(ledger) + added == len(ledger.book(plan))  # it fits, replacing its booking
+    deferred = changed[0]
+    moved = [m.rule for s in chair_sessions(deferred) for m in s.moves]
+    assert any("full: the only chair is booked" in rule for rule in moved)
+
+
+def test_replan_lays_the_future_around_other_plans_bookings(tmp_path: Path) -> None:
+    """A plan file that changed after its plan was saved and edited is re-planned around
+    the clinic's other plans given with --bookings, not only its own sessions."""
+    text = (
+        (EXAMPLES / "iv-induction.toml")
+        .read_text(encoding="utf-8")
+        .replace("chairs = 2", "chairs = 1")
+    )
+    ours = tmp_path / "ours.toml"
+    ours.write_text(text, encoding="utf-8")
+    theirs = tmp_path / "theirs.toml"
+    theirs.write_text(
+        text.replace('id = "lakeside-iv-0107"', 'id = "lakeside-iv-0108"'), encoding="utf-8"
+    )
+    out, err = io.StringIO(), io.StringIO()
+    assert 0 == main(["build", str(ours), "--out", str(tmp_path / "a")], stdout=out, stderr=err)
+    saved = tmp_path / "a" / "lakeside-iv-0107.json"
+    first = ketaplan.load_plan(saved, now=NOW)
+    future = [s for s in chair_sessions(first) if s.start > NOW]
+    # An edit since the build (a session left out), so a rebuild re-plans around it.
+    code = main(
+        ["omit", str(saved), future[-1].key, "--reason", "declined"], stdout=out, stderr=err
+    )
+    assert (0, "") == (code, err.getvalue())
+    # The other plan takes our chair times: built without bookings, at the same times.
+    assert 0 == main(["build", str(theirs), "--out", str(tmp_path / "b")], stdout=out, stderr=err)
+    other = ketaplan.load_plan(tmp_path / "b" / "lakeside-iv-0108.json", now=NOW)
+    # Our plan file changes (a closure), and is rebuilt around the other plan.
+    day = future[0].start.astimezone(first.clinic.zone).date()
+    closure = f'{{ date = {day.isoformat()}, reason = "inventory" }}]'
+    assert text.count('reason = "Christmas Eve: the clinic closes" }]') == 1
+    ours.write_text(
+        text.replace('the clinic closes" }]', f'the clinic closes" }}, {closure}'), encoding="utf-8"
+    )
+    code = main(
+        ["build", str(ours), "--out", str(tmp_path / "a"), "--bookings", str(tmp_path / "b")],
+        stdout=out,
+        stderr=err,
+    )
+    assert (0, "") == (code, err.getvalue())
+    replanned = ketaplan.load_plan(saved, now=NOW)
+    assert "re-planned" == replanned.history[-1].action
+    mine = [(s.start, s.end) for s in chair_sessions(replanned) if s.start > NOW]
+    assert 1 == most_at_once(mine + [(s.start, s.end) for s in chair_sessions(other)])
+
+
+def test_a_saved_plan_rebuilt_in_its_folder_must_fit_the_bookings(tmp_path: Path) -> None:
+    """`ketaplan build DIR/PLAN.json --out DIR --bookings OTHER` checks the saved plan's
+    dates against the other plans' bookings: at a one-chair clinic a plan at the same
+    times is refused with one error line naming a session and the full chair."""
+    text = (
+        (EXAMPLES / "iv-induction.toml")
+        .read_text(encoding="utf-8")
+        .replace("chairs = 2", "chairs = 1")
+    )
+    (tmp_path / "first.toml").write_text(text, encoding="utf-8")
+    (tmp_path / "second.toml").write_text(
+        text.replace('id = "lakeside-iv-0107"', 'id = "lakeside-iv-0108"'), encoding="utf-8"
+    )
+    out, err = io.StringIO(), io.StringIO()
+    for name in ("first", "second"):
+        code = main(
+            ["build", str(tmp_path / f"{name}.toml"), "--out", str(tmp_path / name)],
+            stdout=out,
+            stderr=err,
+        )
+        assert (0, "") == (code, err.getvalue())
+    saved = tmp_path / "second" / "lakeside-iv-0108.json"
+    before = saved.read_bytes()
+    code = main(
+        [
+            "build",
+            str(saved),
+            "--out",
+            str(tmp_path / "second"),
+            "--bookings",
+            str(tmp_path / "first"),
+        ],
+        stdout=out,
+        stderr=err,
+    )
+    assert 2 == code
+    assert "full: the only chair is booked" in err.getvalue()
+    assert 1 == len(err.getvalue().splitlines())
+    assert before == saved.read_bytes()
+    err.truncate(0)
+    code = main(
+        [
+            "build",
+            str(saved),
+            "--out",
+            str(tmp_path / "second"),
+            "--bookings",
+            str(tmp_path / "second"),
+        ],
+        stdout=out,
+        stderr=err,
+    )
+    assert (0, "") == (code, err.getvalue())

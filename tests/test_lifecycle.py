@@ -315,3 +315,52 @@ def test_rules_compare_instants_on_the_night_the_clocks_go_back() -> None:
     clinic = attrs.evolve(plan.clinic, busy=(busy,))
     other = plan.session("induction-01-integration")
     assert not clinic.full(other.start, other.end)
+
+
+def test_sessions_laid_again_revisit_an_earlier_choice_before_giving_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Laying sessions again in turn (defer, revert_phase, add_boosters) is a search: when
+    the second session finds no day after the first one's, the first takes a later day so
+    that both fit, where placing each at its first open day would fail. Each records the
+    days it passed over and why."""
+    from ketaplan import _schedule
+    from ketaplan._rules import Rules
+
+    monkeypatch.setattr(_schedule, "REACH_DAYS", 1)
+    monday = dt.date(2027, 3, 1)
+    clinic = ketaplan.Clinic(
+        name="Clinic",
+        timezone=ZONE,
+        closures=(ketaplan.Closure(monday + dt.timedelta(2), monday + dt.timedelta(3), "audit"),),
+    )
+    protocol = ketaplan.builtin_protocols()["iv-induction"]
+    template = protocol.template("dosing")
+    zone = clinic.zone
+
+    def session(key: str) -> ketaplan.Session:
+        start = dt.datetime.combine(monday, dt.time(9), tzinfo=zone)
+        end = start + template.duration
+        return ketaplan.Session(key, template.kind, "induction", 1, start, end, template.name)
+
+    rules = Rules(protocol, clinic, monday)
+    steps = [
+        _schedule.InTurn(session("a"), dt.time(9), monday),
+        _schedule.InTurn(
+            session("b"), dt.time(9), lambda previous: (previous or monday) + dt.timedelta(2)
+        ),
+    ]
+    a, b = _schedule.lay_in_turn(rules, [], steps)
+    # a on Monday would put b on Wednesday or Thursday: the audit closes both.
+    assert (monday + dt.timedelta(1), monday + dt.timedelta(4)) == (
+        a.start.astimezone(zone).date(),
+        b.start.astimezone(zone).date(),
+    )
+    assert "the sessions after it do not fit from there" == a.moves[0].rule
+    assert ["closure: audit"] == [m.rule for m in b.moves]
+    with pytest.raises(ketaplan.ScheduleError, match="'b'.*Wed 03 Mar to Thu 04 Mar closed: audit"):
+        _schedule.lay_in_turn(
+            rules,
+            [],
+            [*steps[:1], attrs.evolve(steps[1], planned=lambda _p: monday + dt.timedelta(2))],
+        )

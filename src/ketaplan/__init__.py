@@ -64,7 +64,7 @@ from ._protocol import (
     Taper,
 )
 from ._publish import PublishResult, publish
-from ._revise import reconcile
+from ._revise import Replanned, reconcile, replan
 from ._schedule import Schedule, schedule
 from ._serialize import plan_from_json, plan_to_json
 from ._session import Move, Session, SessionStatus
@@ -133,6 +133,7 @@ __all__ = [
     "PublishError",
     "PublishResult",
     "Quantity",
+    "Replanned",
     "Revision",
     "Route",
     "Schedule",
@@ -170,6 +171,7 @@ __all__ = [
     "render_ics",
     "render_patient_html",
     "render_patient_markdown",
+    "replan",
     "reschedule",
     "revert_phase",
     "schedule",

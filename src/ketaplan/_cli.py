@@ -19,7 +19,7 @@ from . import __version__
 from ._invite import PASSWORD_VARIABLE as INVITE_PASSWORD
 from ._invite import USER_VARIABLE as INVITE_USER
 from ._invite import send_invitations, write_invitations
-from ._ledger import book_around
+from ._ledger import Ledger, book_around
 from ._library import builtin_protocols
 from ._lifecycle import cease, complete, defer, fill_dose, finalise, miss, omit, reschedule
 from ._plan import Plan
@@ -243,6 +243,7 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
         )
         out.write(f"{plan.id}: revision {plan.revision} ({plan.history[-1].action})\n")
         return 0
+    ledger: Ledger | None = None
     if arguments.command == "demo":
         with resources.as_file(resources.files("ketaplan").joinpath("data", DEMO_FILE)) as path:
             plan = load_plan(path, now=now)
@@ -252,14 +253,18 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
         source = arguments.planfile
         if source.suffix.lower() == ".json" and _same_file(source, folder / source.name):
             # The saved plan rebuilt in its own folder: read it under its lock.
+            if arguments.bookings is not None:
+                plan = load_plan(source, now=now)
+                ledger = Ledger.from_folder(arguments.bookings, plan.clinic, start=plan.start)
             for path in write_saved_outputs(
-                source, now=now, private=arguments.private, fhir=arguments.fhir
+                source, now=now, private=arguments.private, fhir=arguments.fhir, ledger=ledger
             ):
                 out.write(f"{path}\n")
             return 0
         plan = load_plan(source, now=now)
         if arguments.bookings is not None:
-            plan = book_around(plan, arguments.bookings)
+            ledger = Ledger.from_folder(arguments.bookings, plan.clinic, start=plan.start)
+            plan = book_around(plan, ledger)
     written = write_outputs(
         plan,
         folder,
@@ -268,6 +273,7 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
         private=arguments.private,
         fhir=getattr(arguments, "fhir", False),
         report=lambda line: print(f"re-planned\t{line}", file=out),
+        ledger=ledger,
     )
     for path in written:
         out.write(f"{path}\n")

@@ -371,8 +371,9 @@ def book(
     return plan, ledger.book(plan)
 
 
-def book_around(plan: Plan, folder: str | Path) -> Plan:
-    """``plan`` booked around the bookings in ``folder`` (:meth:`Ledger.from_folder`).
+def book_around(plan: Plan, folder: str | Path | Ledger) -> Plan:
+    """``plan`` booked around the bookings in ``folder`` (:meth:`Ledger.from_folder`), or
+    in a ledger read from it already.
 
     A plan just created (revision 1) is scheduled again around them; a plan
     with a history keeps its dates, which must fit (else
@@ -381,7 +382,11 @@ def book_around(plan: Plan, folder: str | Path) -> Plan:
     from ._plan import PendingPhase
     from ._schedule import schedule
 
-    ledger = Ledger.from_folder(folder, plan.clinic, start=plan.start)
+    ledger = (
+        folder
+        if isinstance(folder, Ledger)
+        else Ledger.from_folder(folder, plan.clinic, start=plan.start)
+    )
     if len(plan.history) == 1:
         laid = schedule(
             plan.protocol,

@@ -21,7 +21,8 @@ from ._limits import MAX_SPAN
 from ._plan import Plan, Revision, SignOff
 from ._protocol import Every, PerWeek
 from ._rules import Own, Rules, phase_window
-from ._session import Move, Session, SessionStatus
+from ._schedule import InTurn, lay_in_turn
+from ._session import Session, SessionStatus
 from .exceptions import ScheduleError, SpecError
 
 __all__ = [
@@ -67,32 +68,50 @@ def reschedule(
     return _record(plan, {key: moved}, now=now, action="reschedule", reason=reason, by=by)
 
 
-def defer(plan: Plan, key: str, days: int, *, now: dt.datetime, reason: str, by: str = "") -> Plan:
+def defer(
+    plan: Plan,
+    key: str,
+    days: int,
+    *,
+    now: dt.datetime,
+    reason: str,
+    by: str = "",
+    ledger: Ledger | None = None,
+) -> Plan:
     """Shift a session and every scheduled session after it by ``days`` calendar days.
 
-    Each keeps its wall-clock time; one that lands on a day the clinic cannot
-    use moves on to the next day that works, and says why.
+    Each keeps its wall-clock time; one that lands where the rule book says no
+    (a closed day, a full chair, too short a gap) takes the nearest other time
+    that day or the first later day that works, and says why; when a later
+    session cannot fit, earlier ones are laid again first (the scheduler's
+    search, :func:`~ketaplan._schedule.lay_in_turn`). With the clinic's
+    ``ledger``, other plans' bookings count too.
     """
     if not 1 <= days <= MAX_SPAN.days:
         raise SpecError("days", days, f"defer by 1 to {MAX_SPAN.days} days")
     first = _movable(plan, key, now)
-    changed: dict[str, Session] = {}
-    placed: list[Session] = [
-        s for s in plan.sessions if s.start < first.start or s.status is not SessionStatus.SCHEDULED
-    ]
-    for session in sorted(plan.sessions, key=lambda s: (s.start, s.key)):
-        if session.start < first.start or session.status is not SessionStatus.SCHEDULED:
-            continue
-        local = session.start.astimezone(plan.clinic.zone)
-        day = local.date() + dt.timedelta(days=days)
-        candidate, moves = _first_day_that_works(plan, placed, session, day, local.time())
-        candidate = attrs.evolve(
-            candidate,
-            moves=(*session.moves, *moves),
-            planned=session.planned or session.start.date(),
+    zone = plan.clinic.zone
+    moving = sorted(
+        (
+            s
+            for s in plan.sessions
+            if s.start >= first.start and s.status is SessionStatus.SCHEDULED
+        ),
+        key=lambda s: (s.start, s.key),
+    )
+    steps = [
+        InTurn(
+            s,
+            s.start.astimezone(zone).time(),
+            s.start.astimezone(zone).date() + dt.timedelta(days=days),
         )
-        changed[session.key] = candidate
-        placed.append(candidate)
+        for s in moving
+    ]
+    laid = lay_in_turn(_rules(plan, ledger), _staying(plan, moving), steps)
+    changed = {
+        session.key: attrs.evolve(session, planned=old.planned or old.start.astimezone(zone).date())
+        for old, session in zip(moving, laid, strict=True)
+    }
     return _record(plan, changed, now=now, action=f"defer {days} days", reason=reason, by=by)
 
 
@@ -250,37 +269,19 @@ def _rule_broken(plan: Plan, session: Session, ledger: Ledger | None = None) -> 
     return rules.check(session, Own(plan.clinic.zone, others))
 
 
-_SEARCH_DAYS = 60
-
-
-def _first_day_that_works(
-    plan: Plan, placed: list[Session], session: Session, day: dt.date, time: dt.time
-) -> tuple[Session, tuple[Move, ...]]:
-    """``session`` at ``time`` on ``day`` or, failing that, at the nearest other time that
-    day or on the first later day that keeps every rule among the ``placed`` sessions, with
-    each day or time passed over and why."""
-    zone = plan.clinic.zone
-    rules = Rules(plan.protocol, plan.clinic, plan.start)
-    own = Own(zone, (s for s in placed if s.key != session.key))
-    template = plan.template(session)
-    moves: list[Move] = []
-    for _attempt in range(_SEARCH_DAYS):
-        first: str | None = None
-        for at in rules.times(day, template, time):
-            candidate = _at(session, dt.datetime.combine(day, at, tzinfo=zone))
-            problem = rules.check(candidate, own)
-            if problem is None:
-                if at != time:
-                    moves.append(Move(day, f"{time:%H:%M}: {first}"))
-                return candidate, tuple(moves)
-            first = first or problem
-            if rules.closed(day) is not None:
-                break
-        moves.append(Move(day, first or "no time that day fits"))
-        day += _DAY
-    raise ScheduleError(
-        session.key, day, f"no day within {_SEARCH_DAYS} days works (first: {moves[0]})"
+def _rules(plan: Plan, ledger: Ledger | None) -> Rules:
+    """The rule book for ``plan``, counting the other plans booked in ``ledger``."""
+    return Rules(
+        plan.protocol, plan.clinic, plan.start, None if ledger is None else ledger.release(plan.id)
     )
+
+
+def _staying(plan: Plan, moving: Iterable[Session]) -> list[Session]:
+    """The sessions that hold their place while ``moving`` ones are laid again: the
+    scheduled and completed ones (a missed or cancelled session holds nothing)."""
+    keys = {s.key for s in moving}
+    holding = (SessionStatus.SCHEDULED, SessionStatus.COMPLETED)
+    return [s for s in plan.sessions if s.key not in keys and s.status in holding]
 
 
 def _window_broken(plan: Plan, session: Session) -> str | None:
@@ -340,14 +341,23 @@ def _record(
     return attrs.evolve(plan, sessions=tuple(sessions), history=(*plan.history, revision))
 
 
-def revert_phase(plan: Plan, phase: str, *, now: dt.datetime, reason: str, by: str = "") -> Plan:
+def revert_phase(
+    plan: Plan,
+    phase: str,
+    *,
+    now: dt.datetime,
+    reason: str,
+    by: str = "",
+    ledger: Ledger | None = None,
+) -> Plan:
     """Return a maintenance phase's future sessions to the previous phase's frequency.
 
     For a label that allows it (esketamine: weekly or every two weeks, back
     to weekly when symptoms worsen). The first future session of the phase
     keeps its date; each later one follows at the previous phase's interval,
-    moved on past any day the clinic cannot use. The clinician decides to
-    revert; ketaplan only lays out the dates.
+    laid by the scheduler's search where the rule book allows (see
+    :func:`defer`). The clinician decides to revert; ketaplan only lays out
+    the dates.
     """
     names = [p.name for p in plan.protocol.phases]
     current = plan.protocol.phase(phase)
@@ -369,17 +379,19 @@ def revert_phase(plan: Plan, phase: str, *, now: dt.datetime, reason: str, by: s
     if len(future) < 2:
         raise SpecError("phase", phase, "it has fewer than two future sessions to space again")
     zone = plan.clinic.zone
-    changed: dict[str, Session] = {}
-    placed = [s for s in plan.sessions if s.key not in {f.key for f in future[1:]}]
-    previous = future[0]
-    for session in future[1:]:
-        first_day = previous.start.astimezone(zone).date() + step
-        time = session.start.astimezone(zone).time()
-        candidate, moves = _first_day_that_works(plan, placed, session, first_day, time)
-        candidate = attrs.evolve(candidate, moves=moves, planned=first_day if moves else None)
-        changed[session.key] = candidate
-        placed.append(candidate)
-        previous = candidate
+    first_day = future[0].start.astimezone(zone).date()
+    moving = future[1:]
+    steps = [
+        InTurn(
+            attrs.evolve(s, moves=(), planned=None),
+            s.start.astimezone(zone).time(),
+            lambda previous: (previous or first_day) + step,
+        )
+        for s in moving
+    ]
+    laid = lay_in_turn(_rules(plan, ledger), _staying(plan, moving), steps)
+    # The day each was due on at the new frequency, when it could not be kept.
+    changed = {s.key: attrs.evolve(s, planned=s.moves[0].date if s.moves else None) for s in laid}
     label = f"revert {phase} to every {step.days} days"
     return _record(plan, changed, now=now, action=label, reason=reason, by=by)
 
@@ -403,12 +415,14 @@ def add_boosters(
     reason: str,
     by: str = "",
     phase: str = "maintenance",
+    ledger: Ledger | None = None,
 ) -> Plan:
     """Add ``count`` sessions to the end of an interval phase, at its interval.
 
     Each new booster falls the phase's (shortest) interval after the one
-    before, at the preferred time, moved on past any day the clinic cannot
-    use. A phase whose interval the clinician has not set yet cannot grow.
+    before, at the preferred time, laid by the scheduler's search where the
+    rule book allows (see :func:`defer`). A phase whose interval the
+    clinician has not set yet cannot grow.
     """
     _aware("now", now)
     if count < 1:
@@ -427,25 +441,24 @@ def add_boosters(
         raise SpecError("phase", phase, "the phase has no dated session to follow")
     template = plan.template(own[-1])
     zone = plan.clinic.zone
-    placed = list(plan.sessions)
     last = max(own[-1].start.astimezone(zone).date(), now.astimezone(zone).date())
     index = max(s.index for s in own)
-    added: list[Session] = []
-    for _ in range(count):
-        index += 1
-        first_day = cadence.interval.low.after(last)
-        start = dt.datetime.combine(first_day, plan.preferences.time, tzinfo=zone)
+    steps = []
+    for n in range(1, count + 1):
+        start = dt.datetime.combine(last, plan.preferences.time, tzinfo=zone)
         end = (start.astimezone(dt.UTC) + template.duration).astimezone(zone)
         booster = Session(
-            f"{phase}-{index:02d}", template.kind, phase, index, start, end, template.name
+            f"{phase}-{index + n:02d}", template.kind, phase, index + n, start, end, template.name
         )
-        candidate, moves = _first_day_that_works(
-            plan, placed, booster, first_day, plan.preferences.time
+        steps.append(
+            InTurn(
+                booster,
+                plan.preferences.time,
+                lambda previous: cadence.interval.low.after(previous or last),
+            )
         )
-        candidate = attrs.evolve(candidate, moves=moves, planned=first_day if moves else None)
-        added.append(candidate)
-        placed.append(candidate)
-        last = candidate.start.astimezone(zone).date()
+    laid = lay_in_turn(_rules(plan, ledger), _staying(plan, ()), steps)
+    added = [attrs.evolve(s, planned=s.moves[0].date if s.moves else None) for s in laid]
     sessions = tuple(sorted((*plan.sessions, *added), key=lambda s: (s.start, s.key)))
     changes = [f"{s.key}: added on {s.start.astimezone(zone):%Y-%m-%d %H:%M}" for s in added]
     revision = _revision(plan, now, f"add {count} boosters", reason, by, changes)

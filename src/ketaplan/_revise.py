@@ -14,6 +14,7 @@ import datetime as dt
 
 import attrs
 
+from ._ledger import Ledger
 from ._plan import PendingPhase, Plan, Revision
 from ._schedule import schedule
 from ._session import Session, SessionStatus
@@ -83,7 +84,7 @@ class Replanned:
     signoff_withdrawn: bool = False
 
 
-def replan(saved: Plan, plan: Plan, *, now: dt.datetime) -> Replanned:
+def replan(saved: Plan, plan: Plan, *, now: dt.datetime, ledger: Ledger | None = None) -> Replanned:
     """``plan`` (built afresh from a changed plan file) laid around what happened to ``saved``.
 
     Kept as they are: sessions completed, missed or cancelled (omitted), those
@@ -92,7 +93,8 @@ def replan(saved: Plan, plan: Plan, *, now: dt.datetime) -> Replanned:
     sessions are laid again, with the same search, around them. The moves are
     recorded as one revision; a sign-off is withdrawn (the plan is a draft
     again) when a session it covered moved. When nothing moves, ``saved`` is
-    returned as it was.
+    returned as it was. With the clinic's ``ledger``, the sessions are laid
+    around the other plans' bookings too (the plan's own are released first).
     """
     if saved.id != plan.id:
         raise SpecError("plan.id", plan.id, f"a rebuild keeps the plan id ({saved.id!r})")
@@ -113,6 +115,7 @@ def replan(saved: Plan, plan: Plan, *, now: dt.datetime) -> Replanned:
         time=plan.preferences.time,
         weekdays=plan.preferences.weekdays,
         keep=keep,
+        ledger=None if ledger is None else ledger.release(saved.id),
     )
     zone = plan.clinic.zone
     before = {s.key: s for s in saved.sessions}

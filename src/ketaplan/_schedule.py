@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import attrs
 
@@ -1222,3 +1222,95 @@ def _closed_name(rule: str) -> str | None:
 
 def _short(day: dt.date) -> str:
     return english_date(day).rsplit(" ", 1)[0]
+
+
+# -- laying given sessions again (lifecycle operations) ------------------------------------
+
+#: How many days past its planned day a session laid again may go.
+REACH_DAYS = 60
+#: Slots tried at most when sessions are laid again in turn (see :func:`lay_in_turn`).
+IN_TURN_BUDGET = 20_000
+
+
+@attrs.frozen
+class InTurn:
+    """One session to lay again: ``session`` as it is, to start at wall-clock ``time``
+    on the ``planned`` day, or the day ``planned`` gives from the day the session
+    before it took (``None`` for the first)."""
+
+    session: Session
+    time: dt.time
+    planned: dt.date | Callable[[dt.date | None], dt.date]
+
+
+def lay_in_turn(rules: Rules, placed: Iterable[Session], steps: Sequence[InTurn]) -> list[Session]:
+    """``steps``' sessions laid again in turn around ``placed``, each at its planned day
+    and time when the rule book allows, else at the nearest other time that day or on
+    the first later day (within :data:`REACH_DAYS`) that keeps every rule; each carries
+    the days and times it passed over and why (its ``moves``, after the session's own).
+
+    A search like the scheduler's: when a later session cannot be laid, earlier
+    choices are revisited before it gives up, and then :class:`ScheduleError`
+    names the session, the date and every rule that closed its window.
+    """
+    own = Own(rules.zone, placed)
+    laid: list[Session] = []
+    options: list[Iterator[Session]] = []
+    deepest: tuple[int, ScheduleError] | None = None
+    tried = [0]
+    while len(laid) < len(steps):
+        depth = len(laid)
+        if len(options) == depth:
+            previous = laid[-1].start.astimezone(rules.zone).date() if laid else None
+            options.append(_in_turn_options(rules, own, steps[depth], previous, tried))
+        try:
+            chosen = next(options[depth])
+        except ScheduleError as error:
+            if deepest is None or depth >= deepest[0]:
+                deepest = (depth, error)
+            if not laid or tried[0] > IN_TURN_BUDGET:
+                raise deepest[1] from None
+            options.pop()
+            own.remove(laid.pop())
+            continue
+        laid.append(chosen)
+        own.add(chosen)
+    return laid
+
+
+def _in_turn_options(
+    rules: Rules, own: Own, step: InTurn, previous: dt.date | None, tried: list[int]
+) -> Iterator[Session]:
+    """The slots ``step`` may take, best first (one a day); ScheduleError once none is left."""
+    session, time = step.session, step.time
+    template = rules.protocol.template(session.template)
+    planned = step.planned if isinstance(step.planned, dt.date) else step.planned(previous)
+    last = planned + dt.timedelta(days=REACH_DAYS)
+    passed: list[Move] = []
+    for day in _days(planned, last):
+        tried[0] += 1
+        reason = rules.closed(day)
+        if reason is not None:
+            passed.append(Move(day, reason))
+            continue
+        first: str | None = None
+        for at in rules.times(day, template, time):
+            start = rules.at(day, at, template)
+            if isinstance(start, str):
+                first = first or start
+                continue
+            end = (utc(start) + template.duration).astimezone(rules.zone)
+            candidate = attrs.evolve(session, start=start, end=end)
+            problem = rules.check(candidate, own)
+            if problem is None:
+                moves = list(passed)
+                if at != time:
+                    moves.append(Move(day, f"{time:%H:%M}: {first}"))
+                yield attrs.evolve(candidate, moves=(*session.moves, *moves))
+                passed.append(Move(day, "the sessions after it do not fit from there"))
+                break
+            first = first or problem
+        else:
+            passed.append(Move(day, first or "no time that day fits"))
+    rule = f"no day from {english_date(planned)} to {english_date(last)} works: {_summary(passed)}"
+    raise ScheduleError(session.key, planned, rule)

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from ._ledger import Ledger
 from ._plan import Plan
 from ._revise import reconcile, replan
 from ._serialize import plan_to_json
@@ -76,6 +77,7 @@ def write_outputs(
     private: bool = False,
     fhir: bool = False,
     report: Callable[[str], None] | None = None,
+    ledger: Ledger | None = None,
 ) -> list[Path]:
     """Write the plan's calendars, JSON and documents into ``folder`` and return their paths.
 
@@ -99,6 +101,9 @@ def write_outputs(
       sign-off was withdrawn; with ``replace``, the saved plan is instead kept
       beside it as ``<id>.json.<time>.bak`` and ``plan`` starts it over.
 
+    With the clinic's ``ledger`` (:class:`~ketaplan.Ledger`), a re-plan lays the
+    sessions around the other plans' bookings too.
+
     Everything is rendered before anything is written, and each file goes to
     a temporary name first and is then renamed, so a failure leaves no
     partial file behind; a broken template (``TemplateError``) writes nothing.
@@ -119,7 +124,9 @@ def write_outputs(
         saved = read_saved(path)
         files: dict[str, bytes] = {}
         if saved is not None:
-            settled, keep = _settle(saved, plan, path=path, now=now, replace=replace, report=report)
+            settled, keep = _settle(
+                saved, plan, path=path, now=now, replace=replace, report=report, ledger=ledger
+            )
             if keep is not None:
                 files[keep.name] = path.read_bytes()
             if settled is not plan:
@@ -136,17 +143,22 @@ def write_saved_outputs(
     templates: str | os.PathLike[str] | None = None,
     private: bool = False,
     fhir: bool = False,
+    ledger: Ledger | None = None,
 ) -> list[Path]:
     """Write the files of the plan saved at ``path`` into its own folder.
 
     The plan is read under its lock, so a change saved meanwhile by another
-    command is what gets written.
+    command is what gets written. With the clinic's ``ledger``, the saved
+    plan's sessions must fit around the other plans' bookings (it keeps its
+    dates: :class:`~ketaplan.ScheduleError` names a session that does not).
     """
     path = Path(os.path.realpath(path))
     with plan_lock(path):
         saved = read_saved(path)
         if saved is None:
             raise SpecError("plan file", str(path), "no such file")
+        if ledger is not None:
+            ledger.book(saved)
         files = render_outputs(saved, now=now, templates=templates, fhir=fhir)
         return write_files(path.parent, files, private=private)
 
@@ -159,6 +171,7 @@ def _settle(
     now: dt.datetime,
     replace: bool,
     report: Callable[[str], None] | None = None,
+    ledger: Ledger | None = None,
 ) -> tuple[Plan, Path | None]:
     """What to write over ``saved``, and where to keep ``saved`` first (if anywhere)."""
     if saved.id != plan.id:
@@ -180,7 +193,7 @@ def _settle(
     if not edits_since_build(saved):
         return reconcile(saved, plan, now=now), None
     if not replace:
-        replanned = replan(saved, plan, now=now)
+        replanned = replan(saved, plan, now=now, ledger=ledger)
         if report is not None:
             for line in replanned.moved:
                 report(line)
