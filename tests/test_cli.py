@@ -208,3 +208,19 @@ def test_check_prints_a_conflict_as_one_error_line(tmp_path: Path) -> None:
     assert "closed: renovation" in err
     assert 1 == len(err.splitlines())
     assert ["plan.toml"] == sorted(p.name for p in tmp_path.iterdir())
+
+
+class _ClosedPipe(io.StringIO):
+    """Standard output whose reader has gone away, as under `ketaplan check PLAN | head`."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_that_stops_early_gets_no_error_line() -> None:
+    """When the program reading the output stops (a pipe into `head`), the command prints
+    no `error:` line and exits as a program stopped by SIGPIPE does (128 + 13)."""
+    err = io.StringIO()
+    plan = Path(__file__).parent.parent / "examples" / "iv-induction.toml"
+    assert 141 == main(["check", str(plan)], stdout=_ClosedPipe(), stderr=err)
+    assert "" == err.getvalue()

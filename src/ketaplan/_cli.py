@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -212,6 +213,12 @@ def main(
     except KetaplanError as error:
         err.write(f"error: {_one_line(str(error))}\n")
         return 2
+    except BrokenPipeError:
+        # Whoever read the output stopped (`ketaplan check PLAN | head`): no error to tell,
+        # and nothing more to print; exit as a program stopped by SIGPIPE does.
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         err.write(f"error: {_one_line(where + (error.strerror or str(error)))}\n")
