@@ -13,7 +13,7 @@ the clinic as ORGANIZER and the patient as ATTENDEE.
 What was sent is recorded in the plan's history (a revision whose action
 is ``invite``), so the next run sends only what changed since. The plan's
 privacy level decides what the subject and the body say, as it decides
-what the calendar says.
+what the calendar says, and the plan's language the words they are in.
 """
 
 from __future__ import annotations
@@ -301,11 +301,13 @@ def _message(
     calendar = lines.to_ical().decode()
 
     local = session.start.astimezone(view.zone)
-    when = f"{english_date(local.date())}, {local:%H:%M}"
+    words = view.words
+    day = english_date(local.date()) if words.english else words.long_date(local.date())
+    when = f"{day}, {words.clock(local)}"
     title = content.summary
     subject = _one_line(f"{title}: {when}")
     if method == "REQUEST" and updated:
-        subject = f"Updated: {subject}"
+        subject = words.gettext("Updated: %(subject)s") % {"subject": subject}
     clinic = plan.clinic
     message = EmailMessage(policy=_POLICY)
     sender = _one_line(clinic.name) if view.privacy != "minimal" else ""
@@ -331,19 +333,26 @@ def _one_line(text: str) -> str:
 
 
 def _body(view: _View, session: Session, content: Event, method: Method, when: str) -> str:
+    _ = view.words.gettext
     local_end = session.end.astimezone(view.zone)
-    parts = [content.summary, f"When: {when}-{local_end:%H:%M} ({view.plan.clinic.timezone})"]
+    times = {"when": when, "end": view.words.clock(local_end), "zone": view.plan.clinic.timezone}
+    parts = [content.summary, _("When: %(when)s-%(end)s (%(zone)s)") % times]
     if content.location:
-        parts.append(f"Where: {content.location}")
+        parts.append(_("Where: %(place)s") % {"place": content.location})
     paragraphs = ["\n".join(parts)]
     if method == "CANCEL":
-        paragraphs.append(f"{CANCELLED}: this appointment no longer takes place.")
+        paragraphs.append(
+            _("%(cancelled)s: this appointment no longer takes place.")
+            % {"cancelled": _(CANCELLED)}
+        )
     else:
         if content.description:
             paragraphs.append(content.description)
         paragraphs.append(
-            "Your calendar program adds this appointment from the invitation in this email, "
-            "and updates it when the clinic sends a change."
+            _(
+                "Your calendar program adds this appointment from the invitation in this email, "
+                "and updates it when the clinic sends a change."
+            )
         )
     return "\n\n".join(paragraphs) + "\n"
 

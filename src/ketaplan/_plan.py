@@ -18,6 +18,8 @@ import attrs
 
 from ._clinic import Clinic
 from ._dosing import DerivedValue, DoseEntry, DoseField, Quantity
+from ._i18n import DEFAULT as DEFAULT_LANGUAGE
+from ._i18n import check_language
 from ._ledger import Ledger
 from ._limits import check_start
 from ._protocol import Protocol, SessionKind, SessionTemplate
@@ -176,6 +178,10 @@ class Plan:
     signoff: SignOff | None = None
     flags: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     fhir: FhirOptions = FhirOptions()
+    #: What the patient and the clinician read it in (see ``ketaplan._i18n.LANGUAGES``).
+    language: str = attrs.field(
+        default=DEFAULT_LANGUAGE, validator=lambda _p, _a, value: check_language(value)
+    )
 
     def __attrs_post_init__(self) -> None:
         keys = {session.key for session in self.sessions}
@@ -210,6 +216,7 @@ class Plan:
         now: dt.datetime,
         by: str = "",
         ledger: Ledger | None = None,
+        language: str = DEFAULT_LANGUAGE,
     ) -> Plan:
         """Schedule ``protocol`` on ``clinic``'s calendar from ``start`` and record it as revision 1.
 
@@ -217,9 +224,12 @@ class Plan:
         never read from the clock. ``ledger`` holds the clinic's other
         bookings (a booking of this same ``id`` is left out): sessions that
         hold a resource go only where one is free. Creating a plan does not
-        book it: :meth:`Ledger.book <ketaplan.Ledger.book>` does.
+        book it: :meth:`Ledger.book <ketaplan.Ledger.book>` does. ``language``
+        is what its documents and calendars are written in (``"en"``,
+        ``"fr-CA"``).
         """
         _aware(None, attrs.fields(Revision).at, now)
+        check_language(language)
         laid = schedule(
             protocol,
             clinic,
@@ -245,6 +255,7 @@ class Plan:
                     1, now, "created", reason=f"scheduled from protocol {protocol.name!r}", by=by
                 ),
             ),
+            language=language,
         )
 
     @property

@@ -16,6 +16,8 @@ import attrs
 from ._busy import read_busy
 from ._clinic import Busy, Clinic, Closure, Hours, default_hours
 from ._dosing import DoseEntry
+from ._i18n import DEFAULT as DEFAULT_LANGUAGE
+from ._i18n import check_language
 from ._library import load_protocol
 from ._plan import (
     CalendarOptions,
@@ -54,6 +56,9 @@ def _plan(root: Table, *, base: Path, now: dt.datetime) -> Plan:
     protocol = load_protocol(head.require("protocol", str), base=base)
     start = head.require("start", dt.date)
     timezone = head.require("timezone", str)
+    language = check_language(
+        head.get("language", object, DEFAULT_LANGUAGE), field=head.field("language")
+    )
     preferences = Preferences(
         time=_time_of_day(head),
         weekdays=tuple(
@@ -86,6 +91,7 @@ def _plan(root: Table, *, base: Path, now: dt.datetime) -> Plan:
         documents=documents,
         doses=doses,
         now=now,
+        language=language,
     )
     return attrs.evolve(plan, fhir=fhir)
 

@@ -38,6 +38,7 @@ from cattrs.preconf.json import make_converter
 
 from ._clinic import Clinic, Hours
 from ._dosing import Quantity
+from ._i18n import DEFAULT as DEFAULT_LANGUAGE
 from ._limits import EARLIEST_DATE, LATEST_DATE
 from ._plan import _PLAN_ID, Plan
 from ._protocol import Cadence, Every, Offsets, PerWeek, Taper
@@ -340,6 +341,15 @@ def _converter() -> cattrs.Converter:
         return out
 
     converter.register_unstructure_hook(Clinic, clinic_out)
+    base_plan = converter.get_unstructure_hook(Plan)
+
+    def plan_out(plan: Plan) -> dict[str, Any]:
+        out: dict[str, Any] = base_plan(plan)
+        if plan.language == DEFAULT_LANGUAGE:  # an English plan reads as one saved before languages
+            del out["language"]
+        return out
+
+    converter.register_unstructure_hook(Plan, plan_out)
 
     converter.register_structure_hook_factory(
         attrs.has,

@@ -21,6 +21,9 @@ icalendar does, without an icalendar component per event. The invitations
 (``ketaplan._invite``) write their events the same way.
 
 UIDs come from :meth:`~ketaplan.Plan.uid`: stable and free of personal data.
+
+Every text is in the plan's language (``ketaplan._i18n``): the calendar's
+name, the summaries, descriptions, locations and alarms.
 """
 
 from __future__ import annotations
@@ -32,11 +35,11 @@ from typing import Literal
 
 import attrs
 
+from .._i18n import N_, Language, language
 from .._ledger import RESOURCE_PROPERTY
 from .._plan import Plan
 from .._protocol import SessionKind, SessionTemplate
 from .._session import Session, SessionStatus
-from .._units import format_duration
 from ._lines import ContentLines
 from ._vtimezone import vtimezone_bytes
 
@@ -44,10 +47,10 @@ __all__ = ["fingerprint", "render_ics"]
 
 PRODID = "-//ketaplan//ketaplan//EN"
 
-PREPARE_POINTER = "See your treatment plan for how to prepare."
-AFTERCARE_POINTER = "See your treatment plan for what to do afterwards."
-#: The word a cancelled event's title starts with, as Outlook writes it.
-CANCELLED = "Cancelled"
+PREPARE_POINTER = N_("See your treatment plan for how to prepare.")
+AFTERCARE_POINTER = N_("See your treatment plan for what to do afterwards.")
+#: The word a cancelled event's title starts with, as Outlook writes it (translated on use).
+CANCELLED = N_("Cancelled")
 
 
 Audience = Literal["patient", "clinic"]
@@ -66,6 +69,7 @@ class _View:
         self.audience = audience
         self.privacy: str = "full" if audience == "clinic" else plan.calendar.privacy
         self.zone = plan.clinic.zone
+        self.words = language(plan.language)
         self._counts: collections.Counter[tuple[str, SessionKind]] | None = None
         self._modified: dict[str, dt.datetime] | None = None
 
@@ -258,13 +262,17 @@ def _uid(view: _View, session: Session) -> str:
 
 def _calendar_name(view: _View) -> str:
     plan = view.plan
+    _ = view.words.gettext
     if view.audience == "clinic":
-        return f"Clinic: {plan.protocol.title}, plan {plan.id}"
+        return _("Clinic: %(protocol)s, plan %(plan)s") % {
+            "protocol": plan.protocol.title,
+            "plan": plan.id,
+        }
     if view.privacy == "full":
         return f"{plan.protocol.title}: {plan.patient.name or plan.id}"
     if view.privacy == "minimal":
-        return "Clinic appointments"
-    return f"Appointments: {plan.clinic.name or 'clinic'}"
+        return _("Clinic appointments")
+    return _("Appointments: %(clinic)s") % {"clinic": plan.clinic.name or _("clinic")}
 
 
 def summary(plan: Plan, session: Session, privacy: str | None = None) -> str:
@@ -273,17 +281,19 @@ def summary(plan: Plan, session: Session, privacy: str | None = None) -> str:
 
 
 def _summary(plan: Plan, session: Session, privacy: str, view: _View | None) -> str:
+    words = view.words if view is not None else language(plan.language)
     if privacy == "minimal":
-        return "Appointment"
+        return words.gettext("Appointment")
     if privacy == "standard":
-        return session.kind.label
+        return words.kind(session.kind)
     template = plan.template(session)
     total = (
         view.count(session) if view is not None else plan.phase_count(session.phase, session.kind)
     )
     phase = plan.protocol.phase(session.phase).title
     title = (
-        f"{template.title} ({phase}, {session.index} of {total})"
+        words.gettext("%(title)s (%(phase)s, %(index)d of %(total)d)")
+        % {"title": template.title, "phase": phase, "index": session.index, "total": total}
         if total > 1
         else f"{template.title} ({phase})"
     )
@@ -298,57 +308,79 @@ def description(
     privacy = privacy or plan.calendar.privacy
     if privacy == "minimal":
         return ""
+    words = language(plan.language)
+    _ = words.gettext
     template = plan.template(session)
-    preparation, aftercare = instructions(template, privacy)
+    preparation, aftercare = instructions(template, privacy, words)
     parts = []
     if session.status is SessionStatus.CANCELLED:
-        parts.append("Cancelled: this session no longer takes place.")
+        parts.append(_("Cancelled: this session no longer takes place."))
     if privacy == "full":
         drug = plan.protocol.drug
         parts.append(f"{plan.protocol.title} - {drug}, {plan.protocol.route.title.lower()}.")
     if staff:
         who = ", ".join(part for part in (plan.patient.name, plan.patient.ref) if part)
+        where = {"plan": plan.id, "session": session.key, "patient": who}
         parts.append(
-            f"Plan {plan.id}, session {session.key}" + (f", patient {who}." if who else ".")
+            _("Plan %(plan)s, session %(session)s, patient %(patient)s.") % where
+            if who
+            else _("Plan %(plan)s, session %(session)s.") % where
         )
         if session.assessments:
-            parts.append("Questionnaires due: " + ", ".join(session.assessments) + ".")
+            parts.append(
+                _("Questionnaires due: %(names)s.") % {"names": ", ".join(session.assessments)}
+            )
         if template.checkpoints:
             zone = plan.clinic.zone
             lines = [
-                f"- {(session.start.astimezone(dt.UTC) + c.at).astimezone(zone):%H:%M} {c.label}"
+                f"- {words.clock((session.start.astimezone(dt.UTC) + c.at).astimezone(zone))} {c.label}"
                 for c in template.checkpoints
             ]
-            parts.append("Checkpoints:\n" + "\n".join(lines))
-    parts.append(f"Length: about {format_duration(session.duration)}.")
+            parts.append(_("Checkpoints:") + "\n" + "\n".join(lines))
+    parts.append(_("Length: about %(length)s.") % {"length": words.duration(session.duration)})
     if session.status is SessionStatus.CANCELLED:
         return "\n\n".join(parts)
     if session.moves:
-        parts.append("Moved: " + "; ".join(str(move) for move in session.moves) + ".")
+        parts.append(_moved(session, words, staff=staff))
     if preparation:
-        parts.append("Before you come:\n" + "\n".join(f"- {line}" for line in preparation))
+        parts.append(_("Before you come:") + "\n" + "\n".join(f"- {line}" for line in preparation))
     if aftercare:
-        parts.append("Afterwards:\n" + "\n".join(f"- {line}" for line in aftercare))
+        parts.append(_("Afterwards:") + "\n" + "\n".join(f"- {line}" for line in aftercare))
     return "\n\n".join(parts)
 
 
+def _moved(session: Session, words: Language, *, staff: bool) -> str:
+    """Which dates a moved session passed over, and why: the scheduler records its reasons
+    in English, so a patient's calendar in another language gives the dates alone."""
+    if words.english:
+        return "Moved: " + "; ".join(str(move) for move in session.moves) + "."
+    dates = [words.short_date(move.date) for move in session.moves]
+    if staff:
+        dates = [f"{day}: {move.rule}" for day, move in zip(dates, session.moves, strict=True)]
+    return words.gettext("Moved from: %(dates)s.") % {"dates": "; ".join(dates)}
+
+
 def instructions(
-    template: SessionTemplate, privacy: str
+    template: SessionTemplate, privacy: str, words: Language | None = None
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The preparation and aftercare lines an event at ``privacy`` may carry.
 
     ``full`` gives the template's own lines. Below it an event names neither
     the drug nor the route, so it carries only the template's calendar
-    wording, or a pointer to the treatment plan where the template has none.
+    wording, or a pointer to the treatment plan where the template has none
+    (in the language of ``words``; English by default).
     """
     if privacy == "full":
         return template.preparation, template.aftercare
     if privacy == "minimal":
         return (), ()
+    _ = (words or language("en")).gettext
     preparation = template.calendar_preparation or (
-        (PREPARE_POINTER,) if template.preparation else ()
+        (_(PREPARE_POINTER),) if template.preparation else ()
     )
-    aftercare = template.calendar_aftercare or ((AFTERCARE_POINTER,) if template.aftercare else ())
+    aftercare = template.calendar_aftercare or (
+        (_(AFTERCARE_POINTER),) if template.aftercare else ()
+    )
     return preparation, aftercare
 
 
@@ -356,9 +388,9 @@ def _location(view: _View, session: Session) -> str:
     plan = view.plan
     setting = plan.template(session).setting
     if setting == "home":
-        return "At home"
+        return view.words.gettext("At home")
     if setting == "telehealth":
-        return "Video or phone call"
+        return view.words.gettext("Video or phone call")
     clinic = plan.clinic
     if view.privacy == "minimal":
         return clinic.address
@@ -379,10 +411,10 @@ def event(view: _View, session: Session) -> Event:
         uid=_uid(view, session),
         start=session.start.astimezone(view.zone),
         end=session.end.astimezone(view.zone),
-        summary=f"{CANCELLED}: {title}" if cancelled else title,
+        summary=f"{view.words.gettext(CANCELLED)}: {title}" if cancelled else title,
         description=description(plan, session, view.privacy, staff=view.audience == "clinic"),
         location=_location(view, session),
-        categories=() if view.privacy == "minimal" else (session.kind.label,),
+        categories=() if view.privacy == "minimal" else (view.words.kind(session.kind),),
         cancelled=cancelled,
         alarms=alarms,
         organizer=clinic.email,
@@ -394,10 +426,10 @@ def event(view: _View, session: Session) -> Event:
 
 
 def _alarm_text(view: _View, session: Session, title: str) -> str:
-    preparation, _ = instructions(view.plan.template(session), view.privacy)
+    preparation, _ = instructions(view.plan.template(session), view.privacy, view.words)
     if (
         preparation
-        and preparation[0] != PREPARE_POINTER
+        and preparation[0] != view.words.gettext(PREPARE_POINTER)
         and session.kind is not SessionKind.CONSULTATION
     ):
         return f"{title}: {preparation[0]}"
