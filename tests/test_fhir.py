@@ -558,6 +558,30 @@ def test_every_builtin_protocol_survives_the_round_trip(name: str, tmp_path: Pat
     assert protocol == ketaplan.load_protocol(str(path))
 
 
+@pytest.mark.parametrize(
+    ("template", "resource"), [("integration", "therapy-room"), ("dosing", "")]
+)
+def test_what_a_session_holds_survives_the_round_trip(
+    template: str, resource: str, tmp_path: Path
+) -> None:
+    """A template's resource (a room the clinic counts, or nothing for a chair session the
+    clinic does not count) comes back from the PlanDefinition as it was, and the document
+    still validates."""
+    protocol = ketaplan.builtin_protocols()["iv-induction"]
+    changed = attrs.evolve(protocol.template(template), resource=resource)
+    protocol = attrs.evolve(
+        protocol,
+        sessions=tuple(changed if t.name == template else t for t in protocol.sessions),
+    )
+    document = ketaplan.protocol_to_fhir(protocol)
+    validate_with_models(document)
+    path = tmp_path / "protocol.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    loaded = ketaplan.load_protocol(str(path))
+    assert resource == loaded.template(template).resource
+    assert protocol == loaded
+
+
 @pytest.mark.parametrize("name", PROTOCOLS)
 def test_every_plan_definition_validates_with_the_fhir_resources_models(name: str) -> None:
     """The R4B PlanDefinition model accepts each built-in protocol's PlanDefinition."""

@@ -223,6 +223,11 @@ def _activity_definition(protocol: Protocol, template: SessionTemplate, id_: str
         _ext("setting", valueCode=template.setting),
         _ext("uses-chair", valueBoolean=template.uses_chair),
     ]
+    if template.resource != ("chair" if template.uses_chair else ""):
+        # What the session holds, when not what uses-chair implies: a room by name, or
+        # nothing (false) for a chair-using session the clinic does not count.
+        held = {"valueString": template.resource} if template.resource else {"valueBoolean": False}
+        extensions.append(_ext("resource", **held))
     for checkpoint in template.checkpoints:
         parts = [
             _sub("at", valueDuration=exact_duration(checkpoint.at)),
@@ -642,10 +647,20 @@ class _Reader:
             duration=_exact(node.node("timingDuration")),
             setting=cast(Literal["clinic", "home", "telehealth"], setting),
             uses_chair=self._ext(node, "uses-chair").get("valueBoolean", bool),
+            **self._resource(node),
             checkpoints=tuple(self._checkpoint(item) for item in self._exts(node, "checkpoint")),
             sources=self._cited(node, "relatedArtifact"),
             **lines,
         )
+
+    def _resource(self, node: _Node) -> dict[str, str]:
+        """The template's ``resource`` when the definition names one (else its default)."""
+        held = node.extension(EXTENSION + "resource", required=False)
+        if held is None:
+            return {}
+        if held.get("valueBoolean", bool, None) is False:
+            return {"resource": ""}
+        return {"resource": held.get("valueString", str)}
 
     def _checkpoint(self, node: _Node) -> Checkpoint:
         return Checkpoint(
