@@ -104,8 +104,50 @@ def _parser() -> argparse.ArgumentParser:
     )
     publish_.add_argument("--user", metavar="NAME", help="the user name to log in with")
     _invite_command(commands)
+    _batch_command(commands)
     _plan_verbs(commands)
     return parser
+
+
+def _batch_command(commands: argparse._SubParsersAction[_Parser]) -> None:
+    batch = commands.add_parser(
+        "batch",
+        help="build many plans, each into its own folder, with progress and a summary (see docs/batch.md)",
+        epilog="Exit 0 when every plan was written or unchanged, 1 when some plan was refused or failed, 2 when the command was misused; 130 or 143 when stopped by Ctrl-C or SIGTERM.",
+    )
+    batch.add_argument(
+        "source",
+        metavar="SOURCE",
+        type=Path,
+        help="a folder of plan files (.toml, saved .json) or a .csv of patients (with --template)",
+    )
+    batch.add_argument(
+        "--out", metavar="DIR", type=Path, required=True, help="each plan goes into DIR/<plan id>/"
+    )
+    batch.add_argument(
+        "--template", metavar="FILE", type=Path, help="the plan file a CSV's rows are applied to"
+    )
+    batch.add_argument(
+        "--bookings",
+        metavar="DIR",
+        type=Path,
+        help="book the plans one after another around the clinic's bookings in DIR",
+    )
+    batch.add_argument(
+        "--jobs",
+        metavar="N",
+        type=_jobs,
+        help="worker processes that render and write (default: the number of cores; 1: none)",
+    )
+    batch.add_argument(
+        "--quiet", action="store_true", help="no progress and no counts; only failures"
+    )
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise argparse.ArgumentTypeError(f"got {text!r}; expected a whole number from 1 to 256")
+    return int(text)
 
 
 def _invite_command(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -235,6 +277,8 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
         return _publish(arguments, out, now)
     if arguments.command == "invite":
         return _invite(arguments, out, now)
+    if arguments.command == "batch":
+        return _batch(arguments, out, now)
     if arguments.command == "check":
         _check(load_plan(arguments.planfile, now=now), out)
         return 0
@@ -292,6 +336,28 @@ def _same_file(one: Path, other: Path) -> bool:
         return one.samefile(other)
     except OSError:
         return False
+
+
+def _batch(arguments: argparse.Namespace, out: TextIO, now: dt.datetime) -> int:
+    from ._batch import Outcome, Progress, run_batch
+
+    summary = run_batch(
+        arguments.source,
+        arguments.out,
+        now=now,
+        template=arguments.template,
+        bookings=arguments.bookings,
+        jobs=arguments.jobs,
+        progress=None if arguments.quiet else lambda total: Progress(out, total),
+    )
+    if not arguments.quiet:
+        counts = ", ".join(f"{summary.count(o)} {o.value}" for o in Outcome)
+        stopped = f" (stopped by {summary.interrupted})" if summary.interrupted else ""
+        out.write(f"{len(summary.results)} plans: {counts}{stopped}\n")
+    for result in summary.results:
+        if result.outcome in (Outcome.REFUSED, Outcome.FAILED):
+            out.write(f"{result.source}: {result.message}\n")
+    return summary.exit_status
 
 
 def _publish(arguments: argparse.Namespace, out: TextIO, now: dt.datetime) -> int:
