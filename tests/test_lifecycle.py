@@ -314,7 +314,7 @@ def test_rules_compare_instants_on_the_night_the_clocks_go_back() -> None:
     busy = ketaplan.Busy(later, later + first.duration)
     clinic = attrs.evolve(plan.clinic, busy=(busy,))
     other = plan.session("induction-01-integration")
-    assert not clinic.full(other.start, other.end)
+    assert ketaplan.Ledger.for_clinic(clinic).full("chair", other.start, other.end) is None
 
 
 def test_sessions_laid_again_revisit_an_earlier_choice_before_giving_up(

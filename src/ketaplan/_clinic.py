@@ -291,26 +291,3 @@ class Clinic:
         opening = ", ".join(str(period) for period in periods)
         length = format_duration(end - start)
         return f"a {length} session from {local_start:%H:%M} does not fit the opening hours ({opening})"
-
-    def full(
-        self,
-        start: dt.datetime,
-        end: dt.datetime,
-        extra: Iterable[tuple[dt.datetime, dt.datetime]] = (),
-    ) -> bool:
-        """Whether all chairs are taken at some moment between ``start`` and ``end``."""
-        # Compared as instants (UTC): on the night the clocks go back, times
-        # in one zone that read the same are an hour apart.
-        start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
-        edges: list[tuple[dt.datetime, int]] = []
-        for busy_start, busy_end in (*((b.start, b.end) for b in self.busy), *extra):
-            busy_start, busy_end = busy_start.astimezone(dt.UTC), busy_end.astimezone(dt.UTC)
-            if busy_start < end and start < busy_end:
-                edges.append((max(busy_start, start), 1))
-                edges.append((min(busy_end, end), -1))
-        in_use = 0
-        for _moment, change in sorted(edges):
-            in_use += change
-            if in_use >= self.chairs:
-                return True
-        return False
