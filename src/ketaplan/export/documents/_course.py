@@ -9,6 +9,7 @@ then linear in the number of sessions.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from collections.abc import Sequence
 
@@ -105,6 +106,8 @@ class Heading:
     clinic_name: str
     clinic_address: str
     clinic_phone: str
+    clinic_phone_link: str
+    """``clinic_phone`` as a ``tel:`` link a phone can dial, or ``""``: see :func:`phone_link`."""
     zone: str
     zone_place: str
     patient_name: str
@@ -128,6 +131,7 @@ def heading(course: Course, now: dt.datetime, title: str) -> Heading:
         clinic_name=clinic.name,
         clinic_address=clinic.address,
         clinic_phone=clinic.phone,
+        clinic_phone_link=phone_link(clinic.phone),
         zone=clinic.timezone,
         zone_place=zone_place(clinic.timezone),
         patient_name=plan.patient.name,
@@ -138,3 +142,26 @@ def heading(course: Course, now: dt.datetime, title: str) -> Heading:
         draft=bool(missing),
         missing=missing,
     )
+
+
+_EXTENSION = re.compile(r"[\s,;]*(?:ext\.?|extension|x|poste|p\.)\s*(\d+)\s*$", re.IGNORECASE)
+
+
+def phone_link(phone: str) -> str:
+    """``phone`` as a ``tel:`` URI (RFC 3966) that a tap on a phone dials: its digits, a
+    leading ``+`` kept, an extension ("ext. 12", "x12", "poste 12") as ``;ext=12``.
+
+    ``""`` when ``phone`` cannot be dialled as written: fewer than three digits, or
+    letters (a vanity number such as 1-800-KETAMINE), which would dial a wrong number.
+    """
+    number, extension = phone, ""
+    found = _EXTENSION.search(phone)
+    if found:
+        number, extension = phone[: found.start()], f";ext={found.group(1)}"
+    if any(char.isalpha() for char in number):
+        return ""
+    digits = "".join(char for char in number if char in "0123456789")
+    if len(digits) < 3:
+        return ""
+    plus = "+" if number.lstrip().startswith("+") else ""
+    return f"tel:{plus}{digits}{extension}"
