@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -173,6 +174,32 @@ def test_a_batch_killed_half_way_leaves_no_partial_folder_and_finishes_next_time
 
     assert 0 == result.returncode, result.stdout
     assert sorted(p.stem for p in source.glob("*.toml")) == folders(out)
+    assert all(complete(out / name) for name in folders(out))
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc")
+def test_a_killed_worker_costs_no_plan(tmp_path: Path) -> None:
+    """A worker process killed mid-batch is replaced and its plans built again: the batch
+    still writes every plan, each folder complete, and no temporary folder is left."""
+    source, out = plans(tmp_path), tmp_path / "out"
+    out.mkdir()
+    command = [sys.executable, "-m", "ketaplan", "batch", str(source), "--out", str(out)]
+    process = subprocess.Popen(
+        [*command, "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    deadline = time.monotonic() + 60
+    while not children.read_text().split():
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    while not list(out.iterdir()):
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    os.kill(int(children.read_text().split()[0]), signal.SIGKILL)
+    stdout, stderr = process.communicate()
+
+    assert 0 == process.returncode, stdout + stderr
+    assert sorted(p.stem for p in source.glob("*.toml")) == sorted(p.name for p in out.iterdir())
     assert all(complete(out / name) for name in folders(out))
 
 

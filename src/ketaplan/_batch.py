@@ -791,12 +791,92 @@ def run_batch(
             signal.signal(signal.SIGTERM, previous)
         if display is not None:
             display.finish()
+    _remove_leftovers(out)
     ordered = tuple(results[number] for number in sorted(results))
     return Summary(ordered, time.monotonic() - started, memory, interrupted)
 
 
 def _raise_stop(signum: int, frame: object) -> None:
     raise _Stop()
+
+
+_Chunk = list[tuple[int, _Task]]
+_Future = concurrent.futures.Future[tuple[int, int, list[BatchResult]]]
+
+
+class _Pool:
+    """Worker processes building chunks of tasks. When a worker dies, the pool is started
+    again and the chunks that were waiting are sent once more; a chunk whose worker died
+    twice fails."""
+
+    def __init__(
+        self,
+        context: _Context,
+        workers: int,
+        collect: Callable[[Sequence[int], tuple[int, int, list[BatchResult]]], None],
+        fail: Callable[[_Chunk], None],
+    ) -> None:
+        self.context, self.workers = context, workers
+        self.collect, self.fail = collect, fail
+        self.pending: dict[_Future, tuple[_Chunk, bool]] = {}
+        self.executor = self._start()
+
+    def _start(self) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(
+            max_workers=self.workers, initializer=_start_worker, initargs=(self.context,)
+        )
+
+    def submit(self, chunk: _Chunk, retried: bool = False) -> None:
+        try:
+            future = self.executor.submit(_run_chunk, [task for _, task in chunk])
+        except concurrent.futures.process.BrokenProcessPool:
+            self._restart([(chunk, retried)])
+            return
+        self.pending[future] = (chunk, retried)
+
+    def wait(self, *, block: bool) -> None:
+        """Collect finished chunks: all of them (``block``), or until few are waiting."""
+        while self.pending and (block or len(self.pending) >= self.workers * 4):
+            done, _ = concurrent.futures.wait(
+                self.pending, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            broken: list[tuple[_Chunk, bool]] = []
+            for future in done:
+                chunk, retried = self.pending.pop(future)
+                try:
+                    self.collect([number for number, _ in chunk], future.result())
+                except concurrent.futures.process.BrokenProcessPool:
+                    broken.append((chunk, retried))
+            if broken:
+                self._restart(broken)
+            if not block:
+                break
+
+    def _restart(self, broken: list[tuple[_Chunk, bool]]) -> None:
+        waiting = broken + list(self.pending.values())
+        self.pending.clear()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.executor = self._start()
+        for chunk, retried in waiting:
+            if retried:
+                self.fail(chunk)
+            else:
+                self.submit(chunk, retried=True)
+
+    def stop(self) -> None:
+        """Start no more chunks; collect those being built (each folder complete or untouched)."""
+        for future in self.pending:
+            future.cancel()
+        for future, (chunk, _retried) in list(self.pending.items()):
+            if not future.cancelled():
+                try:
+                    self.collect([number for number, _ in chunk], future.result())
+                except Exception:
+                    self.fail(chunk)
+        self.pending.clear()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _in_workers(
@@ -810,66 +890,34 @@ def _in_workers(
 ) -> str:
     """Build the tasks in ``workers`` processes, a few at a time each; returns how it was
     interrupted, if it was."""
-    size = max(1, min(16, total // (workers * 8)))
-    pending: dict[
-        concurrent.futures.Future[tuple[int, int, list[BatchResult]]], list[tuple[int, _Task]]
-    ] = {}
-    executor = concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, initializer=_start_worker, initargs=(context,)
-    )
-    interrupted = ""
-    try:
-        chunk: list[tuple[int, _Task]] = []
 
-        def drain(block: bool) -> None:
-            limit = workers * 4
-            while pending and (block or len(pending) >= limit):
-                done, _ = concurrent.futures.wait(
-                    pending, return_when=concurrent.futures.FIRST_COMPLETED
-                )
-                for future in done:
-                    _finish(future, pending.pop(future), collect, results, display)
-                if not block:
-                    break
-
-        for item in ready:
-            chunk.append(item)
-            if len(chunk) >= size:
-                pending[executor.submit(_run_chunk, [t for _, t in chunk])] = chunk
-                chunk = []
-                drain(block=False)
-        if chunk:
-            pending[executor.submit(_run_chunk, [t for _, t in chunk])] = chunk
-        drain(block=True)
-    except (KeyboardInterrupt, _Stop) as stop:
-        interrupted = "SIGINT" if isinstance(stop, KeyboardInterrupt) else "SIGTERM"
-        for future in pending:
-            future.cancel()
-        # Let the plans being written finish: each folder is complete or untouched.
-        for future, chunk in list(pending.items()):
-            if not future.cancelled():
-                with contextlib.suppress(Exception):
-                    _finish(future, chunk, collect, results, display)
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-    return interrupted
-
-
-def _finish(
-    future: concurrent.futures.Future[tuple[int, int, list[BatchResult]]],
-    chunk: list[tuple[int, _Task]],
-    collect: Callable[[Sequence[int], tuple[int, int, list[BatchResult]]], None],
-    results: dict[int, BatchResult],
-    display: Progress | None,
-) -> None:
-    try:
-        collect([number for number, _ in chunk], future.result())
-    except concurrent.futures.process.BrokenProcessPool:
+    def fail(chunk: _Chunk) -> None:
+        message = "the worker process building it stopped; run the batch again to finish"
         for number, task in chunk:
-            message = "the worker process building it stopped; run the batch again to finish"
             results[number] = BatchResult(task.source, task.plan_id, Outcome.FAILED, message)
         if display is not None:
             display.advance(len(chunk))
+
+    size = max(1, min(16, total // (workers * 8)))
+    pool = _Pool(context, workers, collect, fail)
+    interrupted = ""
+    try:
+        chunk: _Chunk = []
+        for item in ready:
+            chunk.append(item)
+            if len(chunk) >= size:
+                pool.submit(chunk)
+                chunk = []
+                pool.wait(block=False)
+        if chunk:
+            pool.submit(chunk)
+        pool.wait(block=True)
+    except (KeyboardInterrupt, _Stop) as stop:
+        interrupted = "SIGINT" if isinstance(stop, KeyboardInterrupt) else "SIGTERM"
+        pool.stop()
+    finally:
+        pool.close()
+    return interrupted
 
 
 def _outcome(error: Exception) -> Outcome:
@@ -882,6 +930,11 @@ def _prepare_out(out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise SpecError("--out", str(out), f"cannot create the folder ({error.strerror})") from None
+    _remove_leftovers(out)
+
+
+def _remove_leftovers(out: Path) -> None:
+    """Remove the temporary folders of processes that are gone (a stopped run, a killed worker)."""
     for entry in out.iterdir():
         match = _TEMPORARY.match(entry.name)
         if match and entry.is_dir() and not _alive(int(match.group("pid"))):
