@@ -7,7 +7,8 @@ Ontario's holidays. Patients arrive over twelve months (a fixed seed decides
 who arrives when), each with an induction and about three months of
 maintenance of one of the built-in protocols, their own preferred weekdays and
 time of day. Each is scheduled around the ledger and booked into it, one after
-another, as a clinic books. Prints the total time, the cost of the 100th and
+another, as a clinic books. Prints the total CPU time (the machine is shared:
+CPU time is what another process cannot inflate), the cost of the 100th and
 the 1,000th booking (the median of the 10 bookings around each), how many were
 booked and refused, and the highest chair occupancy seen, which must never
 exceed the clinic's chairs.
@@ -115,9 +116,9 @@ def main() -> None:
     ledger = ketaplan.Ledger.for_clinic(place)
     booked = refused = 0
     costs: list[float] = []
-    total = time.perf_counter()
+    total = time.process_time()
     for request in requests(count):
-        began = time.perf_counter()
+        began = time.process_time()
         try:
             _plan, ledger = ketaplan.book(
                 request["id"],
@@ -131,12 +132,12 @@ def main() -> None:
             booked += 1
         except ketaplan.ScheduleError:
             refused += 1
-        costs.append(time.perf_counter() - began)
-    total = time.perf_counter() - total
+        costs.append(time.process_time() - began)
+    total = time.process_time() - total
     most = highest_occupancy(ledger)
     assert most <= CHAIRS, f"{most} chairs in use at once, the clinic has {CHAIRS}"
     print(f"patients: {count}  booked: {booked}  refused: {refused}  bookings: {len(ledger)}")
-    print(f"total: {total:.2f} s  ({total / max(count, 1) * 1000:.2f} ms a patient)")
+    print(f"total: {total:.2f} s CPU  ({total / max(count, 1) * 1000:.2f} ms a patient)")
     first, last = around(costs, 100), around(costs, 1000)
     print(f"100th booking: {first * 1000:.2f} ms  1,000th booking: {last * 1000:.2f} ms", end="")
     print(f"  (ratio {last / first:.2f})" if count >= 1000 and first else "")

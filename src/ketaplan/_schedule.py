@@ -1021,9 +1021,14 @@ class _PhaseSearch:
             return _Window(planned, self.earliest, high, f"{rule} (by {english_date(high)})")
         origin = s._day(self.dosing[0])
         last = origin + dt.timedelta(weeks=cadence.weeks) - _DAY
+        # Sessions fall in index order on later days, and the window starts at ``floor``:
+        # only the weeks from floor's on count, found from the last session back.
+        first_week = (floor - origin).days // 7
         weeks: dict[int, int] = {}
-        for session in self.dosing[: index - 1]:
+        for session in reversed(self.dosing[: index - 1]):
             week = (s._day(session) - origin).days // 7
+            if week < first_week:
+                break
             weeks[week] = weeks.get(week, 0) + 1
 
         def week_full(day: dt.date) -> str | None:
