@@ -264,6 +264,23 @@ def test_patient_document_fits_a_phone(name: str, browser: Chromium, tmp_path: P
     assert [] == measured["small"]
 
 
+def test_long_words_wrap_on_a_phone(browser: Chromium, tmp_path: Path) -> None:
+    """A patient name, clinic name or address with no break in 60 characters wraps inside the
+    phone's width instead of widening the page."""
+    plan = ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW)
+    long = "Wellness" * 8
+    clinic = attrs.evolve(plan.clinic, name=long, address=f"{long} Street")
+    patient = attrs.evolve(plan.patient, name=long)
+    html = ketaplan.render_patient_html(attrs.evolve(plan, clinic=clinic, patient=patient), now=NOW)
+    tab = open_document(browser, html, tmp_path, PHONE, mobile=True)
+    try:
+        measured = tab.evaluate(MEASURE)
+    finally:
+        tab.close()
+    assert PHONE == measured["innerWidth"]
+    assert measured["scrollWidth"] <= measured["innerWidth"]
+
+
 @pytest.mark.parametrize("name", PLANS)
 def test_patient_schedule_is_a_card_per_appointment_on_a_phone(
     name: str, browser: Chromium, tmp_path: Path
