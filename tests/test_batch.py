@@ -331,6 +331,7 @@ def test_a_bad_cell_fails_its_row_naming_row_and_column_not_the_value(tmp_path: 
         "p-1,2027-01-11,Ana Lima,MRN-1,TU FR,09:30\n"
         "p-2,2027-02-30,Ben Ode,MRN-2,TU FR,09:30\n"
         "p-3,2027-01-11,Chloé Zed,MRN-3,TU XX,09:30\n"
+        "Dana Roe,2027-01-11,Dana Roe,MRN-4,TU FR,09:30\n"
     )
     status, stdout, _ = csv_batch(tmp_path, text, "--jobs", "1")
     csv_path = tmp_path / "patients.csv"
@@ -338,7 +339,10 @@ def test_a_bad_cell_fails_its_row_naming_row_and_column_not_the_value(tmp_path: 
 
     assert 1 == status
     assert [f"{csv_path} row 3: column plan.start: expected a date such as 2027-01-11"] == lines[:1]
-    assert lines[1].startswith(f"{csv_path} row 4: plan.weekdays")
+    assert lines[1].startswith(f"{csv_path} row 4: column plan.weekdays: ")
+    assert lines[2].startswith(f"{csv_path} row 5: column plan.id: ")
+    assert "XX" not in stdout
+    assert "Dana" not in stdout
     assert "2027-02-30" not in stdout
     assert "Ben" not in stdout
     assert "Chlo" not in stdout

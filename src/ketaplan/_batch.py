@@ -442,7 +442,8 @@ def _build(task: _Task, context: _Context) -> BatchResult:
     except (ScheduleError, ConflictError) as error:
         return BatchResult(task.source, task.plan_id, Outcome.REFUSED, _one_line(str(error)))
     except KetaplanError as error:
-        return BatchResult(task.source, task.plan_id, Outcome.FAILED, _one_line(str(error)))
+        message = _message(error, task.cells)
+        return BatchResult(task.source, task.plan_id, Outcome.FAILED, message)
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         message = _one_line(where + (error.strerror or type(error).__name__))
@@ -517,6 +518,13 @@ def _sync(folder: Path) -> None:
         os.fsync(handle)
     finally:
         os.close(handle)
+
+
+def _message(error: KetaplanError, cells: Sequence[tuple[str, str]]) -> str:
+    """The error's message; about a CSV cell, without the cell's value (it may be personal)."""
+    if isinstance(error, SpecError) and any(error.field == column for column, _ in cells):
+        error = SpecError(f"column {error.field}", NOT_SHOWN, error.expected)
+    return _one_line(str(error))
 
 
 def _one_line(text: str) -> str:
@@ -697,7 +705,8 @@ def run_batch(
         try:
             plan_id, start = _identify(entry, template_data, now)
         except KetaplanError as error:
-            results[number] = BatchResult(entry.source, "", _outcome(error), _one_line(str(error)))
+            message = _message(error, entry.cells)
+            results[number] = BatchResult(entry.source, "", _outcome(error), message)
             continue
         if plan_id in seen:
             message = f"plan.id: {plan_id!r} is also the id of {seen[plan_id]}; each plan needs its own id"
@@ -757,7 +766,7 @@ def run_batch(
                 plan = booked.place(plan, folder, now)
             except KetaplanError as error:
                 result = BatchResult(
-                    task.source, task.plan_id, _outcome(error), _one_line(str(error))
+                    task.source, task.plan_id, _outcome(error), _message(error, task.cells)
                 )
                 results[number] = result
                 if display is not None:
