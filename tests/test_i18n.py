@@ -27,8 +27,10 @@ from ketaplan.export import render_ics
 
 from .conftest import EXAMPLES, NOW, ROOT
 
-PLAN_FILES = sorted(EXAMPLES.glob("*.toml"))
-FRENCH = EXAMPLES / "esketamine-nasal-fr.toml"
+#: The example plans; the French one is in a folder of its own, apart from the English
+#: examples whose documents other tests read as English.
+FRENCH = EXAMPLES / "french" / "esketamine-nasal-fr.toml"
+PLAN_FILES = [*sorted(EXAMPLES.glob("*.toml")), FRENCH]
 
 #: Common English words that a French patient document or calendar must not show.
 _COMMON = """
@@ -285,3 +287,81 @@ def test_french_invitation_subject_and_body_are_french(tmp_path: Path) -> None:
     body = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Quand\u00a0: mardi 16 février 2027, 9 h 30 à 10 h 30 (America/Toronto)" in body
     assert "Votre application de calendrier" in body
+
+
+# -- documents --------------------------------------------------------------------------
+
+
+def _visible(html: str) -> str:
+    """The text a reader sees in an HTML document: no style, no markup, entities read."""
+    import html as html_module
+
+    html = re.sub(r"<style.*?</style>", " ", html, flags=re.DOTALL)
+    return html_module.unescape(re.sub(r"<[^>]+>", " ", html))
+
+
+def _facts(plan: ketaplan.Plan) -> list[str]:
+    """The dates, times and session titles every patient document of ``plan`` states."""
+    words = language(plan.language)
+    zone = plan.clinic.zone
+    facts = []
+    for session in plan.sessions:
+        start, end = session.start.astimezone(zone), session.end.astimezone(zone)
+        facts.append(words.day_month_year(start.date()))
+        facts.append(words.clock(start))
+        facts.append(words.clock(end))
+        facts.append(plan.template(session).title)
+    return facts
+
+
+@pytest.mark.parametrize("tag", LANGUAGES)
+@pytest.mark.parametrize("path", PLAN_FILES, ids=lambda p: p.name)
+def test_markdown_and_html_state_the_same_facts(path: Path, tag: str) -> None:
+    """The patient's Markdown and HTML documents both give every session's date, start and end
+    times and title, in the plan's language."""
+    plan = attrs.evolve(ketaplan.load_plan(path, now=NOW), language=tag)
+    html = _visible(ketaplan.render_patient_html(plan, now=NOW))
+    markdown = ketaplan.render_patient_markdown(plan, now=NOW).replace("\\", "")
+    facts = _facts(plan)
+    assert ([], []) == (
+        [fact for fact in facts if fact not in html],
+        [fact for fact in facts if fact not in " ".join(markdown.split())],
+    )
+
+
+def test_french_patient_document_gives_dates_and_times_in_the_french_form() -> None:
+    """The French patient document says "mardi 16 février 2027", "9 h 30 à 10 h 30", "1er mars"
+    and "Semaine du lundi 15 février 2027", in a page whose language is fr-CA."""
+    html = ketaplan.render_patient_html(french(), now=NOW)
+    text = " ".join(_visible(html).split())
+    assert '<html lang="fr-CA">' in html
+    for expected in (
+        "Votre plan de traitement",
+        "mardi 16 février 2027",
+        "9 h 30 à 10 h 30",
+        "Semaine du lundi 1er mars 2027",
+        "Semaine du lundi 15 février 2027",
+        "du vendredi 19 février 2027 au mardi 16 mars 2027",
+    ):
+        assert expected in text
+    assert not re.search(r"\b\d\d:\d\d\b", text), "no 24-hour English clock time"
+
+
+def test_french_clinician_document_shows_dose_values_in_the_french_number_form() -> None:
+    """Dose values a clinician entered keep their units and read "0,5 mg/kg", "72,5 kg" in a
+    French clinician document, and "0.5 mg/kg" in an English one; nothing is converted."""
+    plan = ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW)
+    fields = {field.name: field for field in plan.protocol.route.dose_fields}
+    plan = attrs.evolve(
+        plan,
+        doses=(
+            ketaplan.DoseEntry("dose_per_kg", fields["dose_per_kg"].parse("0.5 mg/kg")),
+            ketaplan.DoseEntry("body_weight", fields["body_weight"].parse("72.5 kg")),
+        ),
+    )
+    english = ketaplan.render_clinician_markdown(plan, now=NOW)
+    french_text = ketaplan.render_clinician_markdown(attrs.evolve(plan, language="fr-CA"), now=NOW)
+    assert ("0.5 mg/kg" in english, "72.5 kg" in english) == (True, True)
+    assert ("0,5 mg/kg" in french_text, "72,5 kg" in french_text) == (True, True)
+    assert "0.5 mg/kg" not in french_text
+    assert "36,25 mg" in french_text  # the derived total, from 0,5 mg/kg x 72,5 kg

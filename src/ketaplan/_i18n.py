@@ -24,6 +24,7 @@ import decimal
 import functools
 import gettext as _gettext
 import io
+import re
 from pathlib import Path
 
 from babel import Locale
@@ -33,6 +34,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
 
+from ._units import Interval, IntervalRange
 from .exceptions import SpecError
 
 __all__ = ["DEFAULT", "LANGUAGES", "N_", "Language", "check_language", "language"]
@@ -61,6 +63,7 @@ _MONTHS = (
     "November",
     "December",
 )
+_WIDTHS = ("full", "long", "medium", "short")
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -147,19 +150,27 @@ class Language:
         """``"Tuesday 16 February 2027"``; fr-CA ``"mardi 16 février 2027"``."""
         if self.english:
             return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
-        return format_date(day, "full", locale=self.locale)
+        return format_date(day, self._first(day, "full"), locale=self.locale)
 
     def short_date(self, day: dt.date) -> str:
         """``"Tue 16 Feb 2027"``; fr-CA ``"mar. 16 févr. 2027"``."""
         if self.english:
             return f"{_DAYS[day.weekday()][:3]} {day.day} {_MONTHS[day.month - 1][:3]} {day.year}"
-        return format_date(day, "EEE d MMM y", locale=self.locale)
+        return format_date(day, self._first(day, "EEE d MMM y"), locale=self.locale)
 
     def day_month_year(self, day: dt.date) -> str:
         """``"16 February 2027"``; fr-CA ``"16 février 2027"``."""
         if self.english:
             return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
-        return format_date(day, "long", locale=self.locale)
+        return format_date(day, self._first(day, "long"), locale=self.locale)
+
+    def _first(self, day: dt.date, form: str) -> str:
+        """The Babel pattern ``form`` (a pattern, or a width such as ``"full"``), with the first
+        of the month as French writes it ("1er mars"): CLDR has no ordinal day."""
+        pattern = str(self.locale.date_formats[form].pattern) if form in _WIDTHS else form
+        if day.day == 1 and self.locale.language == "fr":
+            pattern = re.sub(r"(?<![d'])d(?!d)", "d'er'", pattern, count=1)
+        return pattern
 
     def month_year(self, day: dt.date) -> str:
         """``"February 2027"``; fr-CA ``"février 2027"``."""
@@ -172,6 +183,12 @@ class Language:
         if self.english:
             return _MONTHS[month - 1]
         return str(self.locale.months["stand-alone"]["wide"][month])
+
+    def month_abbreviation(self, month: int) -> str:
+        """``"Feb"``; fr-CA ``"févr."``."""
+        if self.english:
+            return _MONTHS[month - 1][:3]
+        return str(self.locale.months["format"]["abbreviated"][month])
 
     def weekday(self, day: int) -> str:
         """The name of ``day`` (Monday is 0): ``"Tuesday"``; fr-CA ``"mardi"``."""
@@ -198,6 +215,31 @@ class Language:
     def quantity(self, value: decimal.Decimal, unit: str) -> str:
         """A value and its unit, the unit as entered: ``"0.5 mg/kg"``; fr-CA ``"0,5 mg/kg"``."""
         return f"{self.number(value)} {unit}"
+
+    def interval(self, value: Interval) -> str:
+        """A calendar interval: ``"1 week"``, ``"2 weeks"``; fr-CA ``"2 semaines"``."""
+        if self.english:
+            return str(value)
+        count = {"count": value.amount}
+        if value.unit == "days":
+            return self.ngettext("%(count)d day", "%(count)d days", value.amount) % count
+        if value.unit == "weeks":
+            return self.ngettext("%(count)d week", "%(count)d weeks", value.amount) % count
+        return self.ngettext("%(count)d month", "%(count)d months", value.amount) % count
+
+    def interval_range(self, value: IntervalRange) -> str:
+        """``"2 weeks"``, ``"1-2 weeks"``, ``"2 weeks to 1 month"``; fr-CA ``"1-2 semaines"``."""
+        if self.english:
+            return str(value)
+        if value.fixed:
+            return self.interval(value.low)
+        if value.low.unit == value.high.unit:
+            high = self.interval(value.high)
+            return f"{value.low.amount}-{high}"
+        return self.gettext("%(low)s to %(high)s") % {
+            "low": self.interval(value.low),
+            "high": self.interval(value.high),
+        }
 
     def duration(self, value: dt.timedelta) -> str:
         """``"1 h 30 min"``, ``"45 min"``, ``"3 days"`` (fr-CA ``"3 jours"``)."""

@@ -20,6 +20,7 @@ from ._clinic import Clinic
 from ._dosing import DerivedValue, DoseEntry, DoseField, Quantity
 from ._i18n import DEFAULT as DEFAULT_LANGUAGE
 from ._i18n import check_language
+from ._i18n import language as _language
 from ._ledger import Ledger
 from ._limits import check_start
 from ._protocol import Protocol, SessionKind, SessionTemplate
@@ -302,8 +303,10 @@ class Plan:
         found = (rule.compute(fields, entries) for rule in self.protocol.route.derived)
         return [value for value in found if value is not None]
 
-    def missing(self) -> list[str]:
-        """Everything that keeps this plan a draft, in plain words."""
+    def missing(self, *, language: str = DEFAULT_LANGUAGE) -> list[str]:
+        """Everything that keeps this plan a draft, in plain words (in ``language``; the
+        scheduler's reasons and the review flags stay as they were recorded)."""
+        _ = _language(language).gettext
         gaps = []
         required = [field for field in self.protocol.route.dose_fields if field.required]
         dosing = [
@@ -314,12 +317,21 @@ class Plan:
         for field in required:
             empty = [s.key for s in dosing if field.name not in self.dose_entries(s)]
             if empty:
-                where = "every dosing session" if len(empty) == len(dosing) else ", ".join(empty)
-                gaps.append(f"{field.label} ({field.unit}) is blank for {where}")
-        gaps.extend(f"phase {p.phase!r} is not dated: {p.reason}" for p in self.pending)
-        gaps.extend(f"for the clinician's review: {flag}" for flag in self.flags)
+                where = _("every dosing session") if len(empty) == len(dosing) else ", ".join(empty)
+                gaps.append(
+                    _("%(field)s (%(unit)s) is blank for %(where)s")
+                    % {"field": field.label, "unit": field.unit, "where": where}
+                )
+        gaps.extend(
+            _("phase %(phase)s is not dated: %(reason)s")
+            % {"phase": repr(p.phase), "reason": p.reason}
+            for p in self.pending
+        )
+        gaps.extend(
+            _("for the clinician's review: %(flag)s") % {"flag": flag} for flag in self.flags
+        )
         if self.signoff is None:
-            gaps.append("no clinician has signed the plan")
+            gaps.append(_("no clinician has signed the plan"))
         return gaps
 
     @property

@@ -7,25 +7,30 @@ from collections.abc import Sequence
 
 import attrs
 
-from ..._dosing import DoseField
+from ..._dosing import DerivedValue, DoseField, Quantity
+from ..._i18n import N_, Language
 from ..._plan import Plan
-from ..._protocol import SessionKind
+from ..._protocol import AssessmentRule, Cadence, Every, Offsets, PerWeek, SessionKind, Taper
 from ..._session import Session, SessionStatus
-from ..._units import Weekday, format_duration
 from ._course import Course, Heading, heading
 from ._format import (
     BLANK,
-    clock,
     css_string,
     elapsed,
-    long_date,
     moves,
-    short_date,
     span,
     stamp,
     when,
     zone_name,
 )
+
+#: A session's status as the clinician's documents name it (translated on use).
+_STATUS = {
+    SessionStatus.SCHEDULED: N_("scheduled"),
+    SessionStatus.COMPLETED: N_("completed"),
+    SessionStatus.MISSED: N_("missed"),
+    SessionStatus.CANCELLED: N_("cancelled"),
+}
 
 
 @attrs.frozen
@@ -179,25 +184,34 @@ class ClinicianContext:
 def clinician_context(plan: Plan, now: dt.datetime) -> ClinicianContext:
     """What the clinician documents of ``plan`` show, generated at ``now``."""
     course = Course(plan)
+    words = course.words
+    _ = words.gettext
     protocol = plan.protocol
     zone = course.zone
-    head = heading(course, now, f"Clinical treatment plan: {protocol.title}")
+    head = heading(
+        course, now, _("Clinical treatment plan: %(protocol)s") % {"protocol": protocol.title}
+    )
     route = protocol.route
-    preferred = ", ".join(Weekday(day).label for day in plan.preferences.weekdays)
+    preferred = ", ".join(words.weekday(day) for day in plan.preferences.weekdays)
+    not_given = _("(not given)")
+    time = words.clock(plan.preferences.time)
     facts = (
-        Fact("Plan", f"{plan.id}, revision {plan.revision}"),
-        Fact("Patient", plan.patient.name or "(not given)"),
-        Fact("Patient reference", plan.patient.ref or "(not given)"),
-        Fact("Protocol", f"{protocol.title} ({protocol.name})"),
-        Fact("Route", f"{route.title} (SNOMED CT {route.snomed})"),
-        Fact("Drug", protocol.drug),
-        Fact("Clinic", ", ".join(p for p in (plan.clinic.name, plan.clinic.address) if p)),
-        Fact("Clinic phone", plan.clinic.phone or "(not given)"),
-        Fact("Time zone", f"{plan.clinic.timezone} (all times below are clinic time)"),
-        Fact("Start", long_date(plan.start)),
+        Fact(_("Plan"), _("%(plan)s, revision %(revision)d") % _revision(plan)),
+        Fact(_("Patient"), plan.patient.name or not_given),
+        Fact(_("Patient reference"), plan.patient.ref or not_given),
+        Fact(_("Protocol"), f"{protocol.title} ({protocol.name})"),
+        Fact(_("Route"), f"{route.title} (SNOMED CT {route.snomed})"),
+        Fact(_("Drug"), protocol.drug),
+        Fact(_("Clinic"), ", ".join(p for p in (plan.clinic.name, plan.clinic.address) if p)),
+        Fact(_("Clinic phone"), plan.clinic.phone or not_given),
         Fact(
-            "Preferred time",
-            f"{plan.preferences.time:%H:%M}" + (f" on {preferred}" if preferred else ""),
+            _("Time zone"),
+            _("%(zone)s (all times below are clinic time)") % {"zone": plan.clinic.timezone},
+        ),
+        Fact(_("Start"), words.long_date(plan.start)),
+        Fact(
+            _("Preferred time"),
+            _("%(time)s on %(days)s") % {"time": time, "days": preferred} if preferred else time,
         ),
     )
     fields = route.dose_fields
@@ -207,7 +221,7 @@ def clinician_context(plan: Plan, now: dt.datetime) -> ClinicianContext:
         phases.append(
             ClinicianPhase(
                 title=phase.title,
-                cadence=str(phase.cadence),
+                cadence=_cadence(phase.cadence, words),
                 dates=course.date_range(sessions),
                 sessions=tuple(_session_row(course, s) for s in sessions),
                 pending=course.pending(name),
@@ -224,21 +238,23 @@ def clinician_context(plan: Plan, now: dt.datetime) -> ClinicianContext:
         head=head,
         summary=protocol.summary,
         facts=facts,
-        dose_fields=tuple(_dose_row(field, value=_plan_wide(plan, field.name)) for field in fields),
+        dose_fields=tuple(
+            _dose_row(field, value=_plan_wide(plan, field.name, words)) for field in fields
+        ),
         derived_rules=tuple(
-            Fact(rule.label, _derived_rule(rule.inputs, rule.formula, fields, rule.unit))
+            Fact(rule.label, _derived_rule(rule.inputs, rule.formula, fields, rule.unit, words))
             for rule in route.derived
         ),
         phases=tuple(phases),
         dosing=dosing,
-        rules=tuple(str(rule) for rule in protocol.assessments),
+        rules=tuple(_assessment_rule(rule, words) for rule in protocol.assessments),
         assessments=tuple(
-            AssessmentDue(s.key, when(s, zone, with_zone=True), ", ".join(s.assessments))
+            AssessmentDue(s.key, when(s, zone, words, with_zone=True), ", ".join(s.assessments))
             for s in course.sessions
             if s.assessments
         ),
         form=(
-            FormDue(form.name, form.description, "", str(form.due_within))
+            FormDue(form.name, form.description, "", words.interval(form.due_within))
             if form is not None
             else None
         ),
@@ -247,7 +263,7 @@ def clinician_context(plan: Plan, now: dt.datetime) -> ClinicianContext:
         history=tuple(
             RevisionRow(
                 number=revision.number,
-                at=stamp(revision.at, zone),
+                at=stamp(revision.at, zone, words),
                 action=revision.action,
                 reason=revision.reason,
                 by=revision.by,
@@ -258,31 +274,37 @@ def clinician_context(plan: Plan, now: dt.datetime) -> ClinicianContext:
         ),
         signoff=SignOffBlock(
             clinician=signoff.clinician if signoff is not None else "",
-            date=stamp(signoff.at, zone) if signoff is not None else "",
+            date=stamp(signoff.at, zone, words) if signoff is not None else "",
             blank=BLANK * 3,
         ),
         sources=tuple(Fact(key, text) for key, text in protocol.cited_sources().items()),
-        page_label=css_string(f"Plan {plan.id}, revision {plan.revision}"),
+        page_label=css_string(_("Plan %(plan)s, revision %(revision)d") % _revision(plan)),
     )
 
 
+def _revision(plan: Plan) -> dict[str, object]:
+    return {"plan": plan.id, "revision": plan.revision}
+
+
 def _session_row(course: Course, session: Session) -> SessionRow:
+    words = course.words
+    _ = words.gettext
     start = course.local(session.start)
-    passed = moves(session)
+    passed = moves(session, words)
     notes = []
     if session.anchor:
-        notes.append(f"After {session.anchor}.")
+        notes.append(_("After %(session)s.") % {"session": session.anchor})
     if session.assessments:
-        notes.append(f"Assessments due: {', '.join(session.assessments)}.")
+        notes.append(_("Assessments due: %(names)s.") % {"names": ", ".join(session.assessments)})
     if session.moves:
-        notes.append(f"Moved; dates passed over: {'; '.join(passed)}.")
+        notes.append(_("Moved; dates passed over: %(dates)s.") % {"dates": "; ".join(passed)})
     return SessionRow(
         key=session.key,
-        kind=session.kind.label,
+        kind=words.kind(session.kind),
         index=str(session.index),
-        date=short_date(start.date()),
-        time=span(start, course.local(session.end), with_zone=True),
-        status=session.status.value,
+        date=words.short_date(start.date()),
+        time=span(start, course.local(session.end), words, with_zone=True),
+        status=_(_STATUS[session.status]),
         moves=passed,
         assessments=", ".join(session.assessments),
         anchor=session.anchor or "",
@@ -290,11 +312,73 @@ def _session_row(course: Course, session: Session) -> SessionRow:
     )
 
 
-def _plan_wide(plan: Plan, name: str) -> str:
+def _plan_wide(plan: Plan, name: str, words: Language) -> str:
     for entry in plan.doses:
         if entry.session is None and entry.field == name:
-            return str(entry.quantity)
+            return _quantity(entry.quantity, words)
     return ""
+
+
+def _quantity(quantity: Quantity, words: Language) -> str:
+    """A dose value as the clinician entered it, its unit kept, in the language's number form."""
+    return words.quantity(quantity.value, quantity.unit)
+
+
+def _explain(value: DerivedValue, words: Language) -> str:
+    """``"<total> mg (from Dose per kg <entry> x Body weight <entry>)"``, numbers in the
+    language's form."""
+    if words.english:
+        return value.explain()
+    inputs = " x ".join(f"{label} {_quantity(quantity, words)}" for label, quantity in value.inputs)
+    return words.gettext("%(value)s (from %(inputs)s)") % {
+        "value": _quantity(value.quantity, words),
+        "inputs": inputs,
+    }
+
+
+def _cadence(cadence: Cadence, words: Language) -> str:
+    """How often a phase's sessions fall, in words: ``"6 sessions, 2-3 a week within 3 weeks"``."""
+    if words.english:
+        return str(cadence)
+    _ = words.gettext
+    if isinstance(cadence, PerWeek):
+        per = str(cadence.low) if cadence.low == cadence.high else f"{cadence.low}-{cadence.high}"
+        return words.ngettext(
+            "%(count)d session, %(per)s a week within %(weeks)d weeks",
+            "%(count)d sessions, %(per)s a week within %(weeks)d weeks",
+            cadence.sessions,
+        ) % {"count": cadence.sessions, "per": per, "weeks": cadence.weeks}
+    if isinstance(cadence, Every):
+        parts = [_("every %(interval)s") % {"interval": words.interval_range(cadence.interval)}]
+        if cadence.sessions is not None:
+            parts.append(
+                words.ngettext("for %(count)d session", "for %(count)d sessions", cadence.sessions)
+                % {"count": cadence.sessions}
+            )
+        if cadence.until is not None:
+            parts.append(_("until %(date)s") % {"date": words.long_date(cadence.until)})
+        return " ".join(parts)
+    if isinstance(cadence, Offsets):
+        at = [words.interval(o) if o.amount else _("the start") for o in cadence.offsets]
+        return _("at %(offsets)s") % {"offsets": ", ".join(at)}
+    if isinstance(cadence, Taper):
+        return _("tapering: %(intervals)s") % {
+            "intervals": _(", then ").join(words.interval(i) for i in cadence.intervals)
+        }
+    return str(cadence)
+
+
+def _assessment_rule(rule: AssessmentRule, words: Language) -> str:
+    """When a protocol's questionnaires are due, in words: ``"PHQ-9 at baseline"``."""
+    if words.english:
+        return str(rule)
+    _ = words.gettext
+    names = ", ".join(rule.instruments)
+    if rule.at == "baseline":
+        return _("%(names)s at baseline") % {"names": names}
+    if rule.at == "end":
+        return _("%(names)s at the end of %(phase)s") % {"names": names, "phase": rule.phase}
+    return _("%(names)s every %(count)d dosing sessions") % {"names": names, "count": rule.every}
 
 
 def _dose_row(field: DoseField, *, value: str = "", scope: str = "") -> DoseRow:
@@ -310,17 +394,25 @@ def _dose_row(field: DoseField, *, value: str = "", scope: str = "") -> DoseRow:
 
 
 def _derived_rule(
-    inputs: Sequence[str], formula: str, fields: Sequence[DoseField], unit: str
+    inputs: Sequence[str],
+    formula: str,
+    fields: Sequence[DoseField],
+    unit: str,
+    words: Language,
 ) -> str:
     labels = {field.name: field.label for field in fields}
     names = [labels.get(name, name) for name in inputs]
     if formula == "intervals" and len(names) == 2:
-        return f"({names[0]} - 1) x {names[1]}, in {unit}"
-    return f"{' x '.join(names)}, in {unit}"
+        product = f"({names[0]} - 1) x {names[1]}"
+    else:
+        product = " x ".join(names)
+    return words.gettext("%(product)s, in %(unit)s") % {"product": product, "unit": unit}
 
 
 def _dosing_block(course: Course, session: Session) -> DosingBlock:
     plan = course.plan
+    words = course.words
+    _ = words.gettext
     template = plan.template(session)
     zone = course.zone
     start = course.local(session.start)
@@ -328,13 +420,13 @@ def _dosing_block(course: Course, session: Session) -> DosingBlock:
     checkpoints = []
     for checkpoint in template.checkpoints:
         moment = elapsed(session.start, checkpoint.at, zone)
-        time = clock(moment)
+        time = words.clock(moment)
         if moment.date() != start.date():
-            time = f"{short_date(moment.date())} {time}"
+            time = f"{words.short_date(moment.date())} {time}"
         checkpoints.append(
             CheckpointRow(
-                time=f"{time} {zone_name(moment)}",
-                offset=f"+{format_duration(checkpoint.at)}",
+                time=f"{time} {zone_name(moment, words)}",
+                offset=f"+{words.duration(checkpoint.at)}",
                 label=checkpoint.label,
                 sources=", ".join(checkpoint.sources),
             )
@@ -344,9 +436,9 @@ def _dosing_block(course: Course, session: Session) -> DosingBlock:
     doses = tuple(
         _dose_row(
             field,
-            value=str(entries[field.name]) if field.name in entries else "",
+            value=_quantity(entries[field.name], words) if field.name in entries else "",
             scope=(
-                ("this session only" if field.name in own else "plan-wide")
+                (_("this session only") if field.name in own else _("plan-wide"))
                 if field.name in entries
                 else ""
             ),
@@ -359,7 +451,7 @@ def _dosing_block(course: Course, session: Session) -> DosingBlock:
         DerivedRow(
             label=rule.label,
             unit=rule.unit,
-            explanation=found[rule.label].explain() if rule.label in found else "",
+            explanation=_explain(found[rule.label], words) if rule.label in found else "",
             waiting=", ".join(
                 labels.get(name, name) for name in rule.inputs if name not in entries
             ),
@@ -370,17 +462,22 @@ def _dosing_block(course: Course, session: Session) -> DosingBlock:
     due = None
     if form is not None:
         deadline = form.due_within.after(start.date())
-        due = FormDue(form.name, form.description, long_date(deadline), str(form.due_within))
+        due = FormDue(
+            form.name,
+            form.description,
+            words.long_date(deadline),
+            words.interval(form.due_within),
+        )
     return DosingBlock(
         key=session.key,
         title=course.title(session),
-        when=when(session, zone, with_zone=True),
-        status=session.status.value,
+        when=when(session, zone, words, with_zone=True),
+        status=_(_STATUS[session.status]),
         record=record,
         checkpoints=tuple(checkpoints),
         doses=doses,
         derived=derived,
         form=due,
         assessments=", ".join(session.assessments),
-        moves=moves(session),
+        moves=moves(session, words),
     )

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 import attrs
 
 from ..._dosing import DerivedValue, DoseField, Quantity
+from ..._i18n import Language, language
 from ..._plan import Plan
 from ..._protocol import SessionKind
 from ..._session import Session, SessionStatus
-from ._format import check_aware, long_date, stamp, zone_place
+from ._format import check_aware, stamp, zone_place
 
 
 class Course:
@@ -27,6 +28,8 @@ class Course:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
+        self.words: Language = language(plan.language)
+        """The plan's language: its texts and its forms of dates, times and numbers."""
         self.zone: zoneinfo.ZoneInfo = plan.clinic.zone
         self.sessions: tuple[Session, ...] = tuple(
             sorted(plan.sessions, key=lambda s: (s.start, s.key))
@@ -65,7 +68,13 @@ class Course:
         """``"IV infusion session (2 of 6)"``."""
         template = self.plan.template(session)
         total = self._counts.get((session.phase, session.kind), 0)
-        return f"{template.title} ({session.index} of {total})" if total > 1 else template.title
+        if total <= 1:
+            return template.title
+        return self.words.gettext("%(title)s (%(index)d of %(total)d)") % {
+            "title": template.title,
+            "index": session.index,
+            "total": total,
+        }
 
     def pending(self, phase: str) -> str:
         """Why ``phase`` is not dated yet, or ``""`` when it is."""
@@ -93,8 +102,11 @@ class Course:
             return ""
         first, last = min(days), max(days)
         if first == last:
-            return long_date(first)
-        return f"{long_date(first)} to {long_date(last)}"
+            return self.words.long_date(first)
+        return self.words.gettext("%(first)s to %(last)s") % {
+            "first": self.words.long_date(first),
+            "last": self.words.long_date(last),
+        }
 
 
 @attrs.frozen
@@ -124,7 +136,7 @@ def heading(course: Course, now: dt.datetime, title: str) -> Heading:
     check_aware(now)
     plan = course.plan
     clinic = plan.clinic
-    missing = tuple(plan.missing())
+    missing = tuple(plan.missing(language=plan.language))
     return Heading(
         title=title,
         protocol=plan.protocol.title,
@@ -138,7 +150,7 @@ def heading(course: Course, now: dt.datetime, title: str) -> Heading:
         patient_ref=plan.patient.ref,
         plan_id=plan.id,
         revision=plan.revision,
-        generated=stamp(now, course.zone),
+        generated=stamp(now, course.zone, course.words),
         draft=bool(missing),
         missing=missing,
     )

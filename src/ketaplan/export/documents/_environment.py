@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 
+from ..._i18n import DEFAULT, language
 from ...exceptions import KetaplanError, TemplateError
 from ._markdown import markdown_escape
 
@@ -21,10 +22,11 @@ SHIPPED = Path(__file__).resolve().parent.parent.parent / "templates"
 """The folder of the templates shipped with ketaplan."""
 
 
-def render(templates: Templates, name: str, context: object) -> str:
-    """The template ``name`` rendered with ``doc=context``, tidied: one final newline, no trailing spaces."""
+def render(templates: Templates, name: str, context: object, *, tag: str = DEFAULT) -> str:
+    """The template ``name`` rendered with ``doc=context`` in the language ``tag``, tidied: one
+    final newline, no trailing spaces."""
     folder = _folder(templates)
-    environment = _cached_environment(folder, markdown=name.endswith(".md.j2"))
+    environment = _cached_environment(folder, markdown=name.endswith(".md.j2"), tag=tag)
     try:
         text = environment.get_template(name).render(doc=context)
     except KetaplanError:
@@ -91,11 +93,14 @@ def _folder(templates: Templates) -> str | None:
 
 
 @functools.cache
-def _cached_environment(folder: str | None, *, markdown: bool) -> jinja2.Environment:
-    """One environment per templates folder: its files first, then the shipped ones.
+def _cached_environment(folder: str | None, *, markdown: bool, tag: str) -> jinja2.Environment:
+    """One environment per templates folder and language: its files first, then the shipped ones.
 
     A shipped template is also reachable as ``ketaplan/<name>``, so a file in
-    the folder can extend the shipped template it replaces.
+    the folder can extend the shipped template it replaces. Templates mark
+    their texts for translation with ``jinja2.ext.i18n`` (``{% trans %}``,
+    ``_()``), whitespace trimmed, translated into the language ``tag``, which
+    they see as ``language`` (``<html lang="{{ language }}">``).
     """
     shipped = jinja2.PackageLoader("ketaplan", "templates")
     loaders: list[jinja2.BaseLoader] = [jinja2.PrefixLoader({"ketaplan": shipped}), shipped]
@@ -104,8 +109,9 @@ def _cached_environment(folder: str | None, *, markdown: bool) -> jinja2.Environ
     options: dict[str, Any] = (
         {"autoescape": False, "finalize": markdown_escape} if markdown else {"autoescape": True}
     )
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
+        extensions=["jinja2.ext.i18n"],
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -113,3 +119,9 @@ def _cached_environment(folder: str | None, *, markdown: bool) -> jinja2.Environ
         auto_reload=False,
         **options,
     )
+    environment.policies["ext.i18n.trimmed"] = True
+    environment.globals["language"] = tag
+    environment.install_gettext_translations(  # type: ignore[attr-defined]
+        language(tag).translations, newstyle=True
+    )
+    return environment

@@ -1,7 +1,9 @@
 """Dates, times and small texts as the documents print them.
 
-Names of days and months are English whatever the machine's locale; times are
-wall-clock times in the clinic's zone.
+Each is in the plan's language (a :class:`~ketaplan._i18n.Language`, which
+holds Babel's forms for it): English names of days and months whatever the
+machine's locale, or the locale's own; times are wall-clock times in the
+clinic's zone.
 """
 
 from __future__ import annotations
@@ -9,70 +11,50 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
+from babel.dates import get_timezone_name
+
+from ..._i18n import Language
 from ..._session import Move, Session
-from ..._units import Weekday
 from ...exceptions import SpecError
 
 BLANK = "_" * 10
 """What an unfilled dose field or signature line shows before its unit."""
 
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
-
-def long_date(day: dt.date) -> str:
-    """``"Tuesday 16 February 2027"``: English names, whatever the locale."""
-    return f"{Weekday(day.weekday()).label} {day.day} {MONTHS[day.month - 1]} {day.year}"
-
-
-def short_date(day: dt.date) -> str:
-    """``"Tue 16 Feb 2027"``."""
-    weekday = Weekday(day.weekday()).label[:3]
-    return f"{weekday} {day.day} {MONTHS[day.month - 1][:3]} {day.year}"
-
-
-def clock(moment: dt.datetime) -> str:
-    """``"09:30"``."""
-    return f"{moment:%H:%M}"
-
-
-def zone_name(moment: dt.datetime) -> str:
-    """The zone's abbreviation at ``moment`` (``"EST"``), or its UTC offset."""
+def zone_name(moment: dt.datetime, words: Language) -> str:
+    """The zone's abbreviation at ``moment`` (``"EST"``; fr-CA ``"HNE"``), or its UTC offset."""
+    if not words.english and isinstance(moment.tzinfo, zoneinfo.ZoneInfo):
+        name = get_timezone_name(moment, "short", locale=words.locale)
+        if not name.startswith(("GMT", "UTC", "UTC")):
+            return name
     return moment.tzname() or f"{moment:%z}"
 
 
-def span(start: dt.datetime, end: dt.datetime, *, with_zone: bool) -> str:
-    """``"09:30-10:30"`` (with the zone's abbreviation if asked), or with both dates past midnight."""
-    suffix = f" {zone_name(end)}" if with_zone else ""
+def span(start: dt.datetime, end: dt.datetime, words: Language, *, with_zone: bool) -> str:
+    """``"09:30-10:30"`` (with the zone's abbreviation if asked), or with both dates past
+    midnight; fr-CA ``"9 h 30 à 10 h 30"``."""
+    suffix = f" {zone_name(end, words)}" if with_zone else ""
+    first, last = words.clock(start), words.clock(end)
     if start.date() == end.date():
-        if with_zone and zone_name(start) != zone_name(end):
-            return f"{clock(start)} {zone_name(start)}-{clock(end)}{suffix}"
-        return f"{clock(start)}-{clock(end)}{suffix}"
-    return f"{clock(start)}-{short_date(end.date())} {clock(end)}{suffix}"
+        if with_zone and zone_name(start, words) != zone_name(end, words):
+            first = f"{first} {zone_name(start, words)}"
+    else:
+        last = f"{words.short_date(end.date())} {last}"
+    return words.gettext("%(start)s-%(end)s") % {"start": first, "end": last} + suffix
 
 
-def when(session: Session, zone: zoneinfo.ZoneInfo, *, with_zone: bool = False) -> str:
+def when(
+    session: Session, zone: zoneinfo.ZoneInfo, words: Language, *, with_zone: bool = False
+) -> str:
     """``"Tuesday 16 February 2027, 09:30-10:30"`` in ``zone``."""
     start, end = session.start.astimezone(zone), session.end.astimezone(zone)
-    return f"{long_date(start.date())}, {span(start, end, with_zone=with_zone)}"
+    return f"{words.long_date(start.date())}, {span(start, end, words, with_zone=with_zone)}"
 
 
-def stamp(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
+def stamp(moment: dt.datetime, zone: zoneinfo.ZoneInfo, words: Language) -> str:
     """``"Fri 1 Jan 2027 09:30 EST"``: an instant, in ``zone``."""
     local = moment.astimezone(zone)
-    return f"{short_date(local.date())} {clock(local)} {zone_name(local)}"
+    return f"{words.short_date(local.date())} {words.clock(local)} {zone_name(local, words)}"
 
 
 def elapsed(start: dt.datetime, after: dt.timedelta, zone: zoneinfo.ZoneInfo) -> dt.datetime:
@@ -96,14 +78,18 @@ def check_aware(now: dt.datetime) -> None:
         raise SpecError("now", now, "expected an aware datetime (with a time zone)")
 
 
-def moves(session: Session) -> tuple[str, ...]:
-    """Every date the scheduler passed over for ``session``, with the rule that refused it."""
-    return tuple(move_text(move) for move in session.moves)
+def moves(session: Session, words: Language) -> tuple[str, ...]:
+    """Every date the scheduler passed over for ``session``, with the rule that refused it
+    (as the scheduler recorded it, in English)."""
+    return tuple(move_text(move, words) for move in session.moves)
 
 
-def move_text(move: Move) -> str:
+def move_text(move: Move, words: Language) -> str:
     """``"Mon 15 Feb 2027: statutory holiday: ..."``."""
-    return f"{short_date(move.date)}: {move.rule}"
+    return words.gettext("%(date)s: %(rule)s") % {
+        "date": words.short_date(move.date),
+        "rule": move.rule,
+    }
 
 
 def css_string(text: str) -> str:

@@ -11,16 +11,25 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
+from ..._i18n import N_, Language
 from ..._plan import Plan
 from ..._protocol import Every, SessionTemplate
 from ..._session import Session, SessionStatus
-from ..._units import Weekday, format_duration
 from ._course import Course, Heading, heading
-from ._format import MONTHS, long_date, moves, span, week_start
+from ._format import moves, span, week_start
 from ._timeline import Timeline, timeline
 
-_PLACES = {"clinic": "At the clinic", "home": "At home", "telehealth": "Video or phone call"}
-_WHERE = {"home": "at home", "telehealth": "by video or phone call"}
+_PLACES = {
+    "clinic": N_("At the clinic"),
+    "home": N_("At home"),
+    "telehealth": N_("Video or phone call"),
+}
+_WHERE = {"home": N_("at home"), "telehealth": N_("by video or phone call")}
+_STATUS = {
+    SessionStatus.COMPLETED: N_("Completed."),
+    SessionStatus.MISSED: N_("Missed."),
+    SessionStatus.CANCELLED: N_("Cancelled."),
+}
 
 
 @attrs.frozen
@@ -93,17 +102,17 @@ class PatientContext:
 def patient_context(plan: Plan, now: dt.datetime) -> PatientContext:
     """What the patient documents of ``plan`` show, generated at ``now``."""
     course = Course(plan)
-    head = heading(course, now, "Your treatment plan")
+    head = heading(course, now, course.words.gettext("Your treatment plan"))
     glance = []
     phases = []
     for name, sessions in course.phases:
         phase = plan.protocol.phase(name)
-        pending = _patient_pending(plan, name) if course.pending(name) else ""
+        pending = _patient_pending(plan, name, course.words) if course.pending(name) else ""
         glance.append(
             GlanceRow(
                 title=phase.title,
                 dates=course.date_range(sessions),
-                sessions=_counts(plan, sessions),
+                sessions=_counts(plan, sessions, course.words),
                 pending=pending,
             )
         )
@@ -114,67 +123,98 @@ def patient_context(plan: Plan, now: dt.datetime) -> PatientContext:
         head=head,
         glance=tuple(glance),
         phases=tuple(phases),
-        guides=tuple(_guide(plan, template) for template in _templates_used(course)),
+        guides=tuple(_guide(plan, template, course.words) for template in _templates_used(course)),
         timeline=timeline(course),
     )
 
 
-def _patient_pending(plan: Plan, name: str) -> str:
+def _patient_pending(plan: Plan, name: str, words: Language) -> str:
+    _ = words.gettext
     cadence = plan.protocol.phase(name).cadence
     planned = ""
     if isinstance(cadence, Every):
-        count = f"{cadence.sessions} sessions" if cadence.sessions else "sessions"
-        until = f" until {long_date(cadence.until)}" if cadence.until else ""
-        planned = f" The protocol plans {count}, one every {cadence.interval}{until}."
+        facts = {"count": cadence.sessions or 0, "every": words.interval_range(cadence.interval)}
+        if cadence.until:
+            facts["until"] = words.long_date(cadence.until)
+        if cadence.sessions and cadence.until:
+            plans = words.ngettext(
+                "The protocol plans %(count)d session, one every %(every)s until %(until)s.",
+                "The protocol plans %(count)d sessions, one every %(every)s until %(until)s.",
+                cadence.sessions,
+            )
+        elif cadence.sessions:
+            plans = words.ngettext(
+                "The protocol plans %(count)d session, one every %(every)s.",
+                "The protocol plans %(count)d sessions, one every %(every)s.",
+                cadence.sessions,
+            )
+        elif cadence.until:
+            plans = _("The protocol plans sessions, one every %(every)s until %(until)s.")
+        else:
+            plans = _("The protocol plans sessions, one every %(every)s.")
+        planned = " " + plans % facts
     return (
-        "Not dated yet. Your clinician will decide when these sessions happen, "
-        f"and the clinic will give you an updated plan with the dates.{planned}"
+        _(
+            "Not dated yet. Your clinician will decide when these sessions happen, "
+            "and the clinic will give you an updated plan with the dates."
+        )
+        + planned
     )
 
 
-def _counts(plan: Plan, sessions: Iterable[Session]) -> tuple[str, ...]:
+def _counts(plan: Plan, sessions: Iterable[Session], words: Language) -> tuple[str, ...]:
     counts: dict[str, int] = {}
     for session in sessions:
         if session.status is not SessionStatus.CANCELLED:
             title = plan.template(session).title
             counts[title] = counts.get(title, 0) + 1
-    return tuple(f"{title} \u00d7 {count}" for title, count in counts.items())
+    return tuple(f"{title} \u00d7 {words.number(count)}" for title, count in counts.items())
 
 
 def _weeks(course: Course, sessions: Sequence[Session]) -> tuple[Week, ...]:
+    words = course.words
     weeks: dict[dt.date, list[PatientRow]] = {}
     for session in sessions:
         start, end = course.local(session.start), course.local(session.end)
         template = course.plan.template(session)
         notes = []
         if session.status is not SessionStatus.SCHEDULED:
-            notes.append(f"{session.status.value.capitalize()}.")
-        notes.extend(_patient_moves(session))
+            notes.append(words.gettext(_STATUS[session.status]))
+        notes.extend(_patient_moves(session, words))
         row = PatientRow(
-            day=Weekday(start.weekday()).label,
-            date=f"{start.day} {MONTHS[start.month - 1]} {start.year}",
-            time=span(start, end, with_zone=False),
-            length=format_duration(session.duration),
-            place=_PLACES[template.setting],
+            day=words.weekday(start.weekday()),
+            date=words.day_month_year(start.date()),
+            time=span(start, end, words, with_zone=False),
+            length=words.duration(session.duration),
+            place=words.gettext(_PLACES[template.setting]),
             session=course.title(session),
             notes=tuple(notes),
             cancelled=session.status is SessionStatus.CANCELLED,
         )
         weeks.setdefault(week_start(start.date()), []).append(row)
     return tuple(
-        Week(heading=f"Week of {long_date(monday)}", rows=tuple(rows))
+        Week(
+            heading=words.gettext("Week of %(monday)s") % {"monday": words.long_date(monday)},
+            rows=tuple(rows),
+        )
         for monday, rows in weeks.items()
     )
 
 
-def _patient_moves(session: Session) -> list[str]:
-    """``"Moved from Monday 15 February 2027: statutory holiday: ..."``, with every date passed over."""
+def _patient_moves(session: Session, words: Language) -> list[str]:
+    """``"Moved from Monday 15 February 2027: statutory holiday: ..."``, with every date passed over.
+
+    The scheduler records its reasons in English: in another language the
+    patient reads the date the session was planned for, without them.
+    """
     if not session.moves:
         return []
     planned = session.planned or session.moves[0].date
+    if not words.english:
+        return [words.gettext("Moved from %(date)s.") % {"date": words.long_date(planned)}]
     if len(session.moves) == 1 and session.moves[0].date == planned:
-        return [f"Moved from {long_date(planned)}: {session.moves[0].rule}."]
-    return [f"Moved from {long_date(planned)}. {'; '.join(moves(session))}."]
+        return [f"Moved from {words.long_date(planned)}: {session.moves[0].rule}."]
+    return [f"Moved from {words.long_date(planned)}. {'; '.join(moves(session, words))}."]
 
 
 def _templates_used(course: Course) -> list[SessionTemplate]:
@@ -191,12 +231,20 @@ def _templates_used(course: Course) -> list[SessionTemplate]:
     return [plan.protocol.template(name) for name in names]
 
 
-def _guide(plan: Plan, template: SessionTemplate) -> Guide:
+def _guide(plan: Plan, template: SessionTemplate, words: Language) -> Guide:
+    _ = words.gettext
+    where = _WHERE.get(template.setting)
     return Guide(
         title=template.title,
-        kind=template.kind.label,
-        length=format_duration(template.duration),
-        where=_WHERE.get(template.setting) or f"at {plan.clinic.name or 'the clinic'}",
+        kind=words.kind(template.kind),
+        length=words.duration(template.duration),
+        where=_(where)
+        if where
+        else (
+            _("at %(clinic)s") % {"clinic": plan.clinic.name}
+            if plan.clinic.name
+            else _("at the clinic")
+        ),
         preparation=template.preparation,
         during=template.during,
         aftercare=template.aftercare,

@@ -12,19 +12,19 @@ from ._patient import patient_context
 
 def render_patient_html(plan: Plan, *, now: dt.datetime, templates: Templates = None) -> str:
     """The patient's schedule and instructions as one self-contained HTML page; never a dose."""
-    return render(templates, "patient.html.j2", patient_context(plan, now))
+    return render(templates, "patient.html.j2", patient_context(plan, now), tag=plan.language)
 
 
 def render_patient_markdown(plan: Plan, *, now: dt.datetime, templates: Templates = None) -> str:
     """The patient's schedule and instructions as Markdown; never a dose."""
-    return render(templates, "patient.md.j2", patient_context(plan, now))
+    return render(templates, "patient.md.j2", patient_context(plan, now), tag=plan.language)
 
 
 def render_clinician_html(plan: Plan, *, now: dt.datetime, templates: Templates = None) -> str:
     """The clinical plan as one printable HTML page: sessions, checkpoints, dose fields, sign-off."""
-    return render(templates, "clinician.html.j2", clinician_context(plan, now))
+    return render(templates, "clinician.html.j2", clinician_context(plan, now), tag=plan.language)
 
 
 def render_clinician_markdown(plan: Plan, *, now: dt.datetime, templates: Templates = None) -> str:
     """The clinical plan as Markdown: sessions, checkpoints, dose fields, sign-off."""
-    return render(templates, "clinician.md.j2", clinician_context(plan, now))
+    return render(templates, "clinician.md.j2", clinician_context(plan, now), tag=plan.language)

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 import attrs
 
+from ..._i18n import Language
 from ..._protocol import SessionKind
 from ..._session import Session, SessionStatus
 from ._course import Course
-from ._format import MONTHS, long_date
 
 # SVG user units; the viewBox scales to the page, so 720 wide prints on Letter and A4.
 _TIMELINE_WIDTH = 720
@@ -106,6 +106,8 @@ class Timeline:
 def timeline(course: Course) -> Timeline | None:
     """The course along a date axis: a band per phase, a tick per session, month marks, a legend."""
     plan = course.plan
+    words = course.words
+    _ = words.gettext
     sessions = course.sessions
     if not sessions:
         return None
@@ -125,7 +127,7 @@ def timeline(course: Course) -> Timeline | None:
     for number, (name, found) in enumerate(course.phases):
         title = plan.protocol.phase(name).title
         if not found:
-            summary.append(f"{title}: not dated yet.")
+            summary.append(_("%(phase)s: not dated yet.") % {"phase": title})
             continue
         start = course.local(found[0].start).date()
         end = course.local(found[-1].start).date()
@@ -139,8 +141,18 @@ def timeline(course: Course) -> Timeline | None:
             )
         )
         count = len(found)
+        facts = {
+            "phase": title,
+            "count": count,
+            "dates": course.date_range(found) or words.long_date(start),
+        }
         summary.append(
-            f"{title}: {count} session{'s' if count != 1 else ''}, {course.date_range(found) or long_date(start)}."
+            words.ngettext(
+                "%(phase)s: %(count)d session, %(dates)s.",
+                "%(phase)s: %(count)d sessions, %(dates)s.",
+                count,
+            )
+            % facts
         )
 
     ticks = []
@@ -148,7 +160,9 @@ def timeline(course: Course) -> Timeline | None:
         kind = "dosing" if session.kind is SessionKind.DOSING else "other"
         top, bottom = _DOSING_TICK if kind == "dosing" else _OTHER_TICK
         cancelled = session.status is SessionStatus.CANCELLED
-        label = f"{course.title(session)}, {long_date(day)}" + (" (cancelled)" if cancelled else "")
+        label = f"{course.title(session)}, {words.long_date(day)}" + (
+            _(" (cancelled)") if cancelled else ""
+        )
         ticks.append(Tick(middle(day), top, bottom, kind, cancelled, label))
 
     months: list[MonthMark] = []
@@ -156,7 +170,7 @@ def timeline(course: Course) -> Timeline | None:
     free_from = _TIMELINE_LEFT
     while month <= last:
         x = edge(max(month, first))
-        label = MONTHS[month.month - 1][:3]
+        label = words.month_abbreviation(month.month)
         if not months or month.month == 1:
             label = f"{label} {month.year}"
         width = len(label) * _CHAR_WIDTH
@@ -170,12 +184,20 @@ def timeline(course: Course) -> Timeline | None:
     entries = [("band", band.colour, band.title) for band in bands]
     kinds = {tick.kind for tick in ticks}
     if "dosing" in kinds:
-        entries.append(("dosing", _TICK_COLOURS["dosing"], SessionKind.DOSING.label))
+        entries.append(("dosing", _TICK_COLOURS["dosing"], words.kind(SessionKind.DOSING)))
     if "other" in kinds:
-        labels = dict.fromkeys(s.kind.label for s in sessions if s.kind is not SessionKind.DOSING)
-        entries.append(("other", _TICK_COLOURS["other"], f"Other sessions ({', '.join(labels)})"))
+        labels = dict.fromkeys(
+            words.kind(s.kind) for s in sessions if s.kind is not SessionKind.DOSING
+        )
+        entries.append(
+            (
+                "other",
+                _TICK_COLOURS["other"],
+                _("Other sessions (%(kinds)s)") % {"kinds": ", ".join(labels)},
+            )
+        )
     if any(tick.cancelled for tick in ticks):
-        entries.append(("cancelled", "#6b6b6b", "Cancelled"))
+        entries.append(("cancelled", "#6b6b6b", _("Cancelled")))
     legend = []
     x, y = _TIMELINE_LEFT, _LEGEND_Y
     for swatch, colour, text in entries:
@@ -194,18 +216,18 @@ def timeline(course: Course) -> Timeline | None:
         label_y=_LABEL_Y,
         left=_TIMELINE_LEFT,
         right=_TIMELINE_RIGHT,
-        title="Timeline of your course",
+        title=_("Timeline of your course"),
         description=" ".join(summary),
         bands=tuple(bands),
         ticks=tuple(ticks),
         months=tuple(months),
         legend=tuple(legend),
-        text=_timeline_text(sessions, days),
+        text=_timeline_text(sessions, days, words),
     )
 
 
 def _timeline_text(
-    sessions: Sequence[Session], days: Sequence[dt.date]
+    sessions: Sequence[Session], days: Sequence[dt.date], words: Language
 ) -> tuple[TimelineMonth, ...]:
     """The timeline in words: for each month, the days with a treatment session and with another.
 
@@ -221,9 +243,10 @@ def _timeline_text(
         found[day.day] = found.get(day.day, True) and cancelled
 
     def listed(found: dict[int, bool]) -> str:
-        return ", ".join(f"{day}" + (" (cancelled)" if gone else "") for day, gone in found.items())
+        cancelled = words.gettext(" (cancelled)")
+        return ", ".join(f"{day}" + (cancelled if gone else "") for day, gone in found.items())
 
     return tuple(
-        TimelineMonth(f"{MONTHS[month - 1]} {year}", listed(dosing), listed(other))
+        TimelineMonth(words.month_year(dt.date(year, month, 1)), listed(dosing), listed(other))
         for (year, month), (dosing, other) in months.items()
     )
