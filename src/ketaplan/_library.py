@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, cast
 
+import attrs
+
 from ._dosing import Derived, DoseField
 from ._protocol import (
     AssessmentRule,
@@ -33,6 +35,10 @@ from ._protocol import (
     SessionKind,
     SessionTemplate,
     Taper,
+    Text,
+    check_translated,
+    language_tag,
+    text_paths,
 )
 from ._reader import MAX_FILE_BYTES, Table, load_toml, read_file
 from ._units import DurationRange, Interval, IntervalRange, Weekday, parse_duration
@@ -155,8 +161,53 @@ def protocol_from_toml(data: dict[str, Any], origin: str) -> Protocol:
         sources=sources,
     )
     head.finish()
+    if "text" in root:
+        protocol = attrs.evolve(protocol, translations=_translations(root.table("text"), protocol))
     root.finish()
     return protocol
+
+
+def _translations(table: Table, protocol: Protocol) -> dict[str, dict[str, Text]]:
+    """The ``[text.<language>]`` tables: each mirrors the keys of the protocol's texts."""
+    english = text_paths(protocol)
+    found: dict[str, dict[str, Text]] = {}
+    for raw in table.data:
+        tag = language_tag(raw, table.field(raw))
+        if tag == "en":
+            raise SpecError(
+                table.field(raw),
+                raw,
+                "the English texts are the protocol's own keys; name another language",
+            )
+        if tag in found:
+            raise SpecError(table.field(raw), raw, f"{tag!r} appears twice")
+        texts: dict[str, Text] = {}
+        _text_table(table.table(raw), (), english, texts)
+        found[tag] = texts
+    table.finish()
+    return found
+
+
+def _text_table(
+    table: Table,
+    at: tuple[str, ...],
+    english: dict[tuple[str, ...], Text],
+    found: dict[str, Text],
+) -> None:
+    """Read one table of a translation: its keys are the next parts of the English keys."""
+    below = {path[len(at)] for path in english if len(path) > len(at) and path[: len(at)] == at}
+    for key in sorted(below):
+        path = (*at, key)
+        if key not in table:
+            table.get(key, object, None)  # a known key: offered when another is misspelt
+        elif path in english:
+            single = isinstance(english[path], str)
+            text: Text = table.require(key, str) if single else table.strings(key)
+            check_translated(table.field(key), text, english[path])
+            found[".".join(path)] = text
+        else:
+            _text_table(table.table(key), path, english, found)
+    table.finish()
 
 
 def _sources(table: Table) -> dict[str, str]:

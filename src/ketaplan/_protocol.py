@@ -6,14 +6,25 @@ Each phase has a cadence (:class:`PerWeek`, :class:`Every` or
 :class:`Companion` sessions tied to them. :class:`AssessmentRule` s say when
 questionnaires fall due; a :class:`MonitoringForm` is paperwork due after each
 dosing session.
+
+A protocol's texts (titles, instructions, checkpoints, notes) are English; its
+``translations`` hold the same texts in other languages, by language tag and
+text key (``"sessions.dosing.aftercare"``), each tied to the English it
+translates, and :meth:`Protocol.in_language` gives the protocol with its
+texts in one of them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import enum
-from collections.abc import Mapping
-from typing import Literal
+import hashlib
+import json
+import re
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal, NoReturn
 
 import attrs
 
@@ -21,7 +32,7 @@ from ._dosing import Derived, DoseField
 from ._limits import MAX_SESSIONS_PER_PHASE, check_date, check_sessions
 from ._units import DurationRange, Interval, IntervalRange, Weekday
 from ._values import to_tuple
-from .exceptions import SpecError
+from .exceptions import NOT_SHOWN, KetaplanWarning, SpecError
 
 __all__ = [
     "AssessmentRule",
@@ -338,13 +349,106 @@ class Route:
         raise SpecError(f"dosing.{name}", name, f"the {self.name} route's dose fields are {names}")
 
 
-def _sorted_dict(value: Mapping[str, str]) -> dict[str, str]:
-    return dict(sorted(value.items()))
+class _FrozenDict(dict[str, Any]):
+    """A dict that cannot change after it is made, so the values holding it stay hashable."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(self.items()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (dict(self),))
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("a protocol's mappings cannot be changed; use attrs.evolve")
+
+    __setitem__ = __delitem__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+    __ior__ = _refuse
+
+
+def _sorted_dict(value: Mapping[str, str]) -> Mapping[str, str]:
+    return _FrozenDict(sorted(value.items()))
+
+
+#: A text of a protocol: one string (a title) or lines (instructions).
+Text = str | tuple[str, ...]
+
+#: The texts of a session template, by attribute; ``checkpoints`` are their labels.
+TEMPLATE_TEXTS = (
+    "title",
+    "preparation",
+    "calendar_preparation",
+    "during",
+    "aftercare",
+    "calendar_aftercare",
+    "side_effects",
+    "call_the_clinic",
+    "checkpoints",
+)
+
+_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
+_TAG_EXAMPLE = "expected a language tag such as 'fr' or 'fr-CA' (BCP 47)"
+
+
+def language_tag(value: object, field: str) -> str:
+    """``value`` as a BCP 47 language tag in its usual case (``"fr-ca"`` gives ``"fr-CA"``)."""
+    if not isinstance(value, str) or len(value) > 35 or not _TAG.fullmatch(value):
+        raise SpecError(field, value, _TAG_EXAMPLE)
+    first, *rest = value.split("-")
+    parts = [first.lower()]
+    for part in rest:
+        if len(part) == 2 and part.isalpha():
+            parts.append(part.upper())  # a region: CA
+        elif len(part) == 4 and part.isalpha():
+            parts.append(part.title())  # a script: Latn
+        else:
+            parts.append(part.lower())
+    return "-".join(parts)
+
+
+def _lookup_chain(tag: str) -> list[str]:
+    """``fr-CA`` looks in ``fr-CA``, then ``fr`` (RFC 4647 lookup), before English."""
+    parts = tag.split("-")
+    return ["-".join(parts[:end]) for end in range(len(parts), 0, -1)]
+
+
+def _translations(
+    value: Mapping[str, Mapping[str, Text | list[str]]],
+) -> Mapping[str, Mapping[str, Text]]:
+    """Translations by canonical tag, then by key, each in order, lists as tuples."""
+    if not isinstance(value, Mapping):
+        raise SpecError("translations", NOT_SHOWN, "expected a mapping of language tags to texts")
+    result: dict[str, Mapping[str, Text]] = {}
+    for raw_tag, texts in value.items():
+        tag = language_tag(raw_tag, "translations")
+        if tag in result:
+            raise SpecError(f"translations.{tag}", raw_tag, "each language may appear only once")
+        if not isinstance(texts, Mapping):
+            raise SpecError(f"translations.{tag}", NOT_SHOWN, "expected a mapping of text keys")
+        entries: dict[str, Text] = {}
+        for key, text in texts.items():
+            where = f"translations.{tag}.{key}"
+            if isinstance(text, str):
+                entries[key] = text
+            elif isinstance(text, list | tuple) and all(isinstance(line, str) for line in text):
+                entries[key] = tuple(text)
+            else:
+                raise SpecError(where, NOT_SHOWN, "expected a string or a list of strings")
+        result[tag] = _FrozenDict(sorted(entries.items()))
+    return _FrozenDict(sorted(result.items()))
 
 
 @attrs.frozen
 class Protocol:
-    """A reusable treatment template: route, phases, sessions and instructions; no dates, no doses."""
+    """A reusable treatment template: route, phases, sessions and instructions; no dates, no doses.
+
+    Its texts are English. ``translations`` holds them in other languages,
+    by BCP 47 tag and then by text key (the keys of :meth:`texts`); a list
+    has one item for each English item. ``translated_from`` ties each
+    translated key to the English it was written for (filled in when the
+    translations are given), so that a translation stops being used once
+    its English changes.
+    """
 
     name: str
     title: str
@@ -361,6 +465,10 @@ class Protocol:
     lateness_rules: tuple[LatenessRule, ...] = attrs.field(default=(), converter=to_tuple)
     notes: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     sources: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_dict)
+    translations: Mapping[str, Mapping[str, Text]] = attrs.field(
+        factory=dict, converter=_translations
+    )
+    translated_from: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_dict)
 
     def __attrs_post_init__(self) -> None:
         names = {template.name for template in self.sessions}
@@ -390,6 +498,85 @@ class Protocol:
                     "lateness.phase", lateness.phase, f"expected one of {', '.join(phase_names)}"
                 )
         self.cited_sources()
+        stamps = dict(self.translated_from)
+        if self.translations:
+            english = self.texts()
+            for tag, texts in self.translations.items():
+                _check_translation(tag, texts, english, stamps)
+            for key in sorted({key for texts in self.translations.values() for key in texts}):
+                if key not in stamps:
+                    stamps[key] = _stamp(english[key])
+        translated = {key for texts in self.translations.values() for key in texts}
+        stamps = {key: stamp for key, stamp in stamps.items() if key in translated}
+        if stamps != self.translated_from:
+            # Filled in once, when the translations are first given; attrs.evolve carries it.
+            object.__setattr__(self, "translated_from", _sorted_dict(stamps))
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The language tags this protocol has texts for: ``"en"``, then its translations'."""
+        return ("en", *self.translations)
+
+    def texts(self) -> dict[str, Text]:
+        """Every text of this protocol by key, English, in protocol order.
+
+        The keys are the ones a translation uses: ``protocol.title``,
+        ``sessions.dosing.aftercare``, ``sessions.dosing.checkpoints`` (the
+        checkpoints' labels), ``phases.induction.title``,
+        ``route.dose_fields.body_weight.label``, ``monitoring_form.description``.
+        """
+        return {".".join(path): text for path, text in _text_paths(self)}
+
+    def in_language(self, language: str) -> Protocol:
+        """This protocol with every text in ``language`` (a BCP 47 tag such as ``"fr-CA"``).
+
+        A text is looked up in the tag, then in each shorter tag (``fr-CA``,
+        then ``fr``); a text found in neither stays English, with one
+        :class:`~ketaplan.KetaplanWarning` naming its key. ``"en"`` gives this
+        protocol unchanged, as does an English variant (``"en-CA"``) it has
+        no texts for. The result holds the texts in its usual fields
+        and carries no translations of its own: ask the protocol as loaded
+        for another language.
+        """
+        tag = language_tag(language, "language")
+        if tag == "en":
+            return self
+        chain = [found for found in _lookup_chain(tag) if found in self.translations]
+        english_variant = tag.split("-")[0] == "en"
+        chosen: dict[str, Text] = {}
+        for key, text in self.texts().items():
+            current = self.translated_from.get(key) == _stamp(text)
+            for found in chain if current else ():
+                if key in self.translations[found]:
+                    chosen[key] = self.translations[found][key]
+                    break
+            else:
+                if text and not english_variant:
+                    warnings.warn(
+                        f"{key} has no {tag!r} text; using English", KetaplanWarning, stacklevel=2
+                    )
+        if english_variant and not chosen:
+            return self
+        return _with_texts(attrs.evolve(self, translations={}), chosen)
+
+    def current_translations(self) -> dict[str, dict[str, Text]]:
+        """The translations whose English is still the text they were written for.
+
+        A translation is tied to the English it translates (``translated_from``
+        keeps a fingerprint of it): once that text changes, for example when a
+        plan switches route and its dosing session takes the new route's
+        instructions, the translation is no longer used.
+        """
+        english = self.texts()
+        current = {
+            key for key, text in english.items() if self.translated_from.get(key) == _stamp(text)
+        }
+        found: dict[str, dict[str, Text]] = {}
+        for tag, texts in self.translations.items():
+            kept = {key: text for key, text in texts.items() if key in current}
+            if kept:
+                found[tag] = kept
+        return found
 
     def cited_sources(self) -> dict[str, str]:
         """The sources this protocol and its route cite, by id, in id order.
@@ -497,3 +684,155 @@ class Protocol:
             attrs.evolve(p, cadence=cadence) if p.name == name else p for p in self.phases
         )
         return attrs.evolve(self, phases=phases)
+
+
+def _text_paths(protocol: Protocol) -> Iterator[tuple[tuple[str, ...], Text]]:
+    """Each text of ``protocol`` with its key's parts, in protocol order."""
+    yield ("protocol", "title"), protocol.title
+    yield ("protocol", "summary"), protocol.summary
+    yield ("protocol", "lateness"), protocol.lateness
+    yield ("protocol", "notes"), protocol.notes
+    route = protocol.route
+    yield ("route", "title"), route.title
+    for field in route.dose_fields:
+        yield ("route", "dose_fields", field.name, "label"), field.label
+        yield ("route", "dose_fields", field.name, "note"), field.note
+    for derived in route.derived:
+        yield ("route", "derived", derived.name, "label"), derived.label
+    for template in protocol.sessions:
+        for attribute in TEMPLATE_TEXTS:
+            value = getattr(template, attribute)
+            if attribute == "checkpoints":
+                value = tuple(checkpoint.label for checkpoint in value)
+            yield ("sessions", template.name, attribute), value
+    for phase in protocol.phases:
+        yield ("phases", phase.name, "title"), phase.title
+    if protocol.monitoring_form is not None:
+        yield ("monitoring_form", "name"), protocol.monitoring_form.name
+        yield ("monitoring_form", "description"), protocol.monitoring_form.description
+
+
+def text_paths(protocol: Protocol) -> dict[tuple[str, ...], Text]:
+    """Every text of ``protocol`` by its key's parts (``("sessions", "dosing", "title")``)."""
+    return dict(_text_paths(protocol))
+
+
+def _stamp(english: Text) -> str:
+    """A short fingerprint of an English text, to tell when it has changed."""
+    return hashlib.sha256(json.dumps(english, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def _check_translation(
+    tag: str, texts: Mapping[str, Text], english: Mapping[str, Text], stamps: Mapping[str, str]
+) -> None:
+    """Every new key (one not yet tied to its English) is one of the protocol's, with the
+    English text's type and length."""
+    if tag == "en":
+        raise SpecError(
+            "translations", tag, "the English texts are the protocol's own; name another language"
+        )
+    for key, text in texts.items():
+        if key in stamps:
+            continue  # checked when it was given; in_language uses it only while current
+        where = f"translations.{tag}.{key}"
+        if key not in english:
+            close = difflib.get_close_matches(key, list(english), n=1, cutoff=0.6)
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else "expected a key such as 'protocol.title'"
+            )
+            raise SpecError(f"translations.{tag}", key, f"not a text of this protocol; {hint}")
+        check_translated(where, text, english[key])
+
+
+def check_translated(where: str, text: Text, english: Text) -> None:
+    """A translated text has the English text's form: one string, or as many lines."""
+    if isinstance(english, str):
+        if not isinstance(text, str):
+            raise SpecError(where, NOT_SHOWN, "expected a string, as the English text is one")
+        if not text.strip():
+            raise SpecError(where, text, "a translation is not empty: leave the key out instead")
+        return
+    if isinstance(text, str):
+        raise SpecError(where, text, f"expected a list of {len(english)} strings, as in English")
+    if len(text) != len(english):
+        raise SpecError(
+            where,
+            NOT_SHOWN,
+            f"has {len(text)} items; the English has {len(english)}: one for each English item",
+        )
+    for line in text:
+        if not line.strip():
+            raise SpecError(where, NOT_SHOWN, "a translated line is not empty")
+
+
+def _with_texts(protocol: Protocol, texts: Mapping[str, Any]) -> Protocol:
+    """``protocol`` with the texts in ``texts`` (by key) in place of its own."""
+    if not texts:
+        return protocol
+
+    def text(*path: str, default: Any) -> Any:
+        return texts.get(".".join(path), default)
+
+    route = protocol.route
+    route = attrs.evolve(
+        route,
+        title=text("route", "title", default=route.title),
+        dose_fields=tuple(
+            attrs.evolve(
+                field,
+                label=text("route", "dose_fields", field.name, "label", default=field.label),
+                note=text("route", "dose_fields", field.name, "note", default=field.note),
+            )
+            for field in route.dose_fields
+        ),
+        derived=tuple(
+            attrs.evolve(
+                derived,
+                label=text("route", "derived", derived.name, "label", default=derived.label),
+            )
+            for derived in route.derived
+        ),
+    )
+    sessions = []
+    for template in protocol.sessions:
+        changes = {
+            attribute: text(
+                "sessions", template.name, attribute, default=getattr(template, attribute)
+            )
+            for attribute in TEMPLATE_TEXTS
+            if attribute != "checkpoints"
+        }
+        labels = text(
+            "sessions",
+            template.name,
+            "checkpoints",
+            default=tuple(checkpoint.label for checkpoint in template.checkpoints),
+        )
+        changes["checkpoints"] = tuple(
+            attrs.evolve(checkpoint, label=label)
+            for checkpoint, label in zip(template.checkpoints, labels, strict=True)
+        )
+        sessions.append(attrs.evolve(template, **changes))
+    form = protocol.monitoring_form
+    if form is not None:
+        form = attrs.evolve(
+            form,
+            name=text("monitoring_form", "name", default=form.name),
+            description=text("monitoring_form", "description", default=form.description),
+        )
+    return attrs.evolve(
+        protocol,
+        title=text("protocol", "title", default=protocol.title),
+        summary=text("protocol", "summary", default=protocol.summary),
+        lateness=text("protocol", "lateness", default=protocol.lateness),
+        notes=text("protocol", "notes", default=protocol.notes),
+        route=route,
+        sessions=tuple(sessions),
+        phases=tuple(
+            attrs.evolve(phase, title=text("phases", phase.name, "title", default=phase.title))
+            for phase in protocol.phases
+        ),
+        monitoring_form=form,
+    )

@@ -41,7 +41,7 @@ from ._dosing import Quantity
 from ._i18n import DEFAULT as DEFAULT_LANGUAGE
 from ._limits import EARLIEST_DATE, LATEST_DATE
 from ._plan import _PLAN_ID, Plan
-from ._protocol import Cadence, Every, Offsets, PerWeek, Taper
+from ._protocol import Cadence, Every, Offsets, PerWeek, Protocol, Taper, Text
 from ._units import (
     Interval,
     IntervalRange,
@@ -176,6 +176,15 @@ def _form(value: object, expected: str) -> str:
     if not isinstance(value, str) or len(value) > _LONGEST_FORM:
         raise _wrong(value, expected)
     return value
+
+
+def _text(value: object, _: object) -> str | tuple[str, ...]:
+    """A protocol's text: a string, or a list of strings."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(line, str) for line in value):
+        return tuple(value)
+    raise _wrong(value, "expected a string or a list of strings", text=False)
 
 
 def _datetime(value: object, _: object) -> dt.datetime:
@@ -341,6 +350,15 @@ def _converter() -> cattrs.Converter:
         return out
 
     converter.register_unstructure_hook(Clinic, clinic_out)
+    base_protocol = converter.get_unstructure_hook(Protocol)
+
+    def protocol_out(protocol: Protocol) -> dict[str, Any]:
+        out: dict[str, Any] = base_protocol(protocol)
+        if not protocol.translations:  # a protocol in English only reads as one saved before
+            del out["translations"], out["translated_from"]
+        return out
+
+    converter.register_unstructure_hook(Protocol, protocol_out)
     base_plan = converter.get_unstructure_hook(Plan)
 
     def plan_out(plan: Plan) -> dict[str, Any]:
@@ -388,6 +406,7 @@ def _converter() -> cattrs.Converter:
     ):
         converter.register_structure_hook(kind, hook)
     converter.register_structure_hook(Cadence, lambda value, _: _cadence_in(converter, value))
+    converter.register_structure_hook_func(lambda kind: kind == Text, _text)
     base_clinic_in = converter.get_structure_hook(Clinic)
 
     def clinic_in(value: object, kind: object) -> Clinic:

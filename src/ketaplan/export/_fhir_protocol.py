@@ -7,7 +7,7 @@ phase's by ``relatedAction`` (``after-end`` with an ``offsetRange`` such as
 24-72 h, or ``before-start``), each questionnaire rule an action with its
 LOINC code, and every source a ``relatedArtifact`` citation. What FHIR has no
 element for (the route's name, the exact cadence, checkpoints, patient
-instructions, lateness rules) travels in extensions under
+instructions, lateness rules, texts in other languages) travels in extensions under
 :data:`EXTENSION`, so that nothing is lost.
 
 :func:`protocol_from_fhir` reads such a PlanDefinition back. It reads the
@@ -28,6 +28,8 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, cast
 
+import attrs
+
 from .._library import routes
 from .._protocol import (
     AssessmentRule,
@@ -44,6 +46,7 @@ from .._protocol import (
     SessionKind,
     SessionTemplate,
     Taper,
+    Text,
 )
 from .._units import DurationRange, Interval, IntervalRange, Weekday, format_duration
 from ..exceptions import NOT_SHOWN, SpecError
@@ -140,6 +143,11 @@ def protocol_to_fhir(protocol: Protocol) -> JSON:
         for t in protocol.sessions
         if t.name not in used
     )
+    extensions.extend(
+        _translation_extension(tag, key, text)
+        for tag, texts in protocol.current_translations().items()
+        for key, text in texts.items()
+    )
     resource: JSON = {
         "resourceType": "PlanDefinition",
         "text": {"status": "generated", "div": _protocol_text(protocol)},
@@ -205,6 +213,19 @@ def _lateness_extension(rule: LatenessRule) -> JSON:
     parts.append(_sub("shift", valueDuration=duration_of(rule.shift)))
     parts.extend(_sources(rule.sources))
     return _ext("lateness-rule", extension=parts)
+
+
+def _translation_extension(tag: str, key: str, text: Text) -> JSON:
+    """One translated text: its language, its key and its text (or lines, in order)."""
+    lines = (text,) if isinstance(text, str) else text
+    return _ext(
+        "translation",
+        extension=[
+            _sub("language", valueCode=tag),
+            _sub("key", valueString=key),
+            *(_sub("text", valueString=line) for line in lines),
+        ],
+    )
 
 
 def _form_extension(form: MonitoringForm) -> JSON:
@@ -513,7 +534,7 @@ class _Reader:
         templates, by_id = self._templates()
         phase_actions, assessment_actions = self._actions()
         form_node = root.extension(EXTENSION + "monitoring-form", required=False)
-        return self._build(
+        protocol = self._build(
             root.field("extension"),
             lambda: Protocol(
                 name=self._protocol_name(),
@@ -535,6 +556,29 @@ class _Reader:
                 sources=self.sources,
             ),
         )
+        translations = self._exts(root, "translation")
+        if not translations:
+            return protocol
+        return self._build(
+            root.field("extension"),
+            lambda: attrs.evolve(protocol, translations=self._translations(protocol, translations)),
+        )
+
+    def _translations(self, protocol: Protocol, nodes: list[_Node]) -> dict[str, dict[str, Text]]:
+        english = protocol.texts()
+        found: dict[str, dict[str, Text]] = {}
+        for node in nodes:
+            key_node = cast(_Node, node.extension("key"))
+            key = _string(key_node)
+            lines = tuple(_string(part) for part in node.extensions("text"))
+            tag = _code(cast(_Node, node.extension("language")))
+            if key not in english:
+                raise SpecError(key_node.field("valueString"), key, "not a text of this protocol")
+            single = isinstance(english[key], str)
+            if single and len(lines) != 1:
+                raise SpecError(node.field("extension"), NOT_SHOWN, "expected one text part")
+            found.setdefault(tag, {})[key] = lines[0] if single else lines
+        return found
 
     # -- helpers --------------------------------------------------------------------
 
