@@ -358,7 +358,9 @@ def test_sessions_laid_again_revisit_an_earlier_choice_before_giving_up(
     )
     assert "the sessions after it do not fit from there" == a.moves[0].rule
     assert ["closure: audit"] == [m.rule for m in b.moves]
-    with pytest.raises(ketaplan.ScheduleError, match="'b'.*Wed 03 Mar to Thu 04 Mar closed: audit"):
+    with pytest.raises(
+        ketaplan.ScheduleError, match=r"'b'.*Wed 03 Mar to Thu 04 Mar closed: audit"
+    ):
         _schedule.lay_in_turn(
             rules,
             [],
