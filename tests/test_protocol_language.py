@@ -354,3 +354,33 @@ def test_text_keys_name_the_route_texts_a_protocol_file_translates() -> None:
     assert "route.dose_fields.body_weight.label" in keys
     assert "sessions.dosing.checkpoints" in keys
     assert list(protocol.texts()) == [".".join(path) for path in text_paths(protocol)]
+
+
+def test_sessions_that_ran_before_a_route_switch_keep_their_french() -> None:
+    """The dosing sessions that took place before switch_route keep the old route's
+    template under its own name, and its French follows it: they read in French with no
+    warning about them, while the new route's session falls back to English."""
+    plan = ketaplan.Plan.create(
+        "own-5",
+        ketaplan.load_protocol("iv-induction"),
+        toronto_clinic(),
+        dt.date(2027, 2, 1),
+        now=NOW,
+    )
+    first = next(s for s in plan.sessions if s.template == "dosing")
+    after_first = first.end + dt.timedelta(hours=1)
+    done = ketaplan.complete(plan, first.key, now=after_first)
+    switched = ketaplan.switch_route(done, "intranasal", now=after_first, reason="no IV access")
+    assert "dosing-intravenous" == switched.session(first.key).template
+    with pytest.warns(ketaplan.KetaplanWarning) as caught:
+        french = switched.protocol.in_language("fr-CA")
+    named = {str(w.message).split(" ")[0] for w in caught}
+    assert not any(key.startswith("sessions.dosing-intravenous.") for key in named)
+    assert "sessions.dosing.during" in named
+    kept = french.template("dosing-intravenous")
+    assert (
+        kept.title
+        == ketaplan.load_protocol("iv-induction").in_language("fr-CA").template("dosing").title
+    )
+    assert kept.title != switched.protocol.template("dosing-intravenous").title
+    assert switched == ketaplan.plan_from_json(ketaplan.plan_to_json(switched))

@@ -10,7 +10,8 @@ asks and check it against the plan's rules.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 
@@ -19,7 +20,7 @@ from ._ledger import Ledger
 from ._library import routes
 from ._limits import MAX_SPAN
 from ._plan import Plan, Revision, SignOff
-from ._protocol import Every, PerWeek
+from ._protocol import Every, PerWeek, Protocol
 from ._rules import Own, Rules, phase_window
 from ._schedule import InTurn, lay_in_turn
 from ._session import Session, SessionStatus
@@ -465,6 +466,22 @@ def add_boosters(
     return attrs.evolve(plan, sessions=sessions, history=(*plan.history, revision))
 
 
+def _translations_follow(
+    protocol: Protocol, name: str, kept: str
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The protocol's translations with template ``name``'s texts also under ``kept``, the
+    name the sessions that ran with it keep (the new route's template under ``name``
+    gets the translations only where its English is the same)."""
+    old, new = f"sessions.{name}.", f"sessions.{kept}."
+
+    def follow(texts: Mapping[str, Any]) -> dict[str, Any]:
+        moved = {new + key[len(old) :]: text for key, text in texts.items() if key.startswith(old)}
+        return {**texts, **moved}
+
+    translations = {tag: follow(texts) for tag, texts in protocol.translations.items()}
+    return translations, follow(protocol.translated_from)
+
+
 def switch_route(plan: Plan, route: str, *, now: dt.datetime, reason: str, by: str = "") -> Plan:
     """Give the plan another route: its dosing sessions take the new route's template
     (length, checkpoints, instructions), every dose entry is cleared and the sign-off
@@ -489,7 +506,14 @@ def switch_route(plan: Plan, route: str, *, now: dt.datetime, reason: str, by: s
     templates = tuple(new_route.session if t.name == name else t for t in plan.protocol.sessions)
     if past and kept not in {t.name for t in templates}:
         templates = (*templates, attrs.evolve(plan.protocol.template(name), name=kept))
-    protocol = attrs.evolve(plan.protocol, route=new_route, sessions=templates)
+    protocol = attrs.evolve(
+        plan.protocol,
+        route=new_route,
+        sessions=templates,
+    )
+    if past:
+        translations, stamps = _translations_follow(plan.protocol, name, kept)
+        protocol = attrs.evolve(protocol, translations=translations, translated_from=stamps)
     relabelled = tuple(
         attrs.evolve(s, template=kept) if s.key in past else s for s in plan.sessions
     )
