@@ -23,6 +23,7 @@ from babel.messages.pofile import read_po
 import ketaplan
 from ketaplan._i18n import LANGUAGES, LOCALE_DIR, catalogue_path, compile_catalogue, language
 from ketaplan._invite import write_invitations
+from ketaplan._plan import localized
 from ketaplan.export import render_ics
 
 from .conftest import EXAMPLES, NOW, ROOT
@@ -32,18 +33,20 @@ from .conftest import EXAMPLES, NOW, ROOT
 FRENCH = EXAMPLES / "french" / "esketamine-nasal-fr.toml"
 PLAN_FILES = [*sorted(EXAMPLES.glob("*.toml")), FRENCH]
 
-#: Common English words that a French patient document or calendar must not show.
+#: Common English words that a French patient document or calendar must not show (none of
+#: them a French word too: "on", "plan", "date", "or", "questions" are left out).
 _COMMON = """
     the and your you will with before after session sessions day days week weeks clinic
-    please of to for at on in is are be this that what when where how do not don't must
-    can may if or from by about take bring drive home eat drink until next each every
-    treatment plan appointment appointments moved cancelled length afterwards arrive
-    questions call phone keep taking have has it its we our us into than then there
+    please of to for at in is are be this that what when where how do not don't must
+    can may if from by about take bring drive home eat drink until next each every
+    treatment appointment appointments moved cancelled length afterwards
+    call phone keep taking have has it its we our us into than then there
     their they them these those which who would should could also only more most some any
-    other such no yes all here time times date dates first last today tomorrow morning
+    other such yes all here time times first last today tomorrow morning
 """
 ENGLISH = frozenset(_COMMON.split())
-WORD = re.compile(r"[A-Za-z][A-Za-z']*")
+#: A word: letters of any alphabet ("téléphone" is one word, not "t", "l" and "phone").
+WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
 
 
 def french(path: Path = FRENCH) -> ketaplan.Plan:
@@ -301,7 +304,9 @@ def _visible(html: str) -> str:
 
 
 def _facts(plan: ketaplan.Plan) -> list[str]:
-    """The dates, times and session titles every patient document of ``plan`` states."""
+    """The dates, times and session titles (in its language) every patient document of
+    ``plan`` states."""
+    plan = localized(plan)
     words = language(plan.language)
     zone = plan.clinic.zone
     facts = []
@@ -365,3 +370,45 @@ def test_french_clinician_document_shows_dose_values_in_the_french_number_form()
     assert ("0,5 mg/kg" in french_text, "72,5 kg" in french_text) == (True, True)
     assert "0.5 mg/kg" not in french_text
     assert "36,25 mg" in french_text  # the derived total, from 0,5 mg/kg x 72,5 kg
+
+
+def _calendar_texts(data: bytes) -> str:
+    """Every text a calendar shows: its name, and each event's summary, description,
+    location, categories and alarms, read back with icalendar."""
+    calendar = icalendar.Calendar.from_ical(data)
+    texts = [str(calendar.get("X-WR-CALNAME", ""))]
+    for event in calendar.walk("VEVENT"):
+        texts.extend(str(event.get(key, "")) for key in ("SUMMARY", "DESCRIPTION", "LOCATION"))
+        if "CATEGORIES" in event:
+            texts.extend(str(name) for name in event["CATEGORIES"].cats)
+        texts.extend(str(alarm["DESCRIPTION"]) for alarm in event.walk("VALARM"))
+    return "\n".join(texts)
+
+
+@pytest.mark.parametrize("path", PLAN_FILES, ids=lambda p: p.name)
+def test_no_english_is_left_in_a_french_patient_document(path: Path) -> None:
+    """The visible text of a French patient document (HTML and Markdown) has none of the common
+    English words; the clinic's name and address, the patient's name and codes are as written."""
+    plan = french(path)
+    html = _visible(ketaplan.render_patient_html(plan, now=NOW))
+    markdown = ketaplan.render_patient_markdown(plan, now=NOW)
+    assert (set(), set()) == (english_words(html, plan), english_words(markdown, plan))
+
+
+@pytest.mark.parametrize("privacy", ["minimal", "standard", "full"])
+@pytest.mark.parametrize("path", PLAN_FILES, ids=lambda p: p.name)
+def test_no_english_is_left_in_a_french_calendar(path: Path, privacy: str) -> None:
+    """A French plan's patient calendar, at each privacy level, has none of the common English
+    words in its name, summaries, descriptions, locations, categories and alarms. (The clinic's
+    own calendar also gives the scheduler's reasons for a move, in English, for staff.)"""
+    plan = french(path)
+    plan = attrs.evolve(plan, calendar=attrs.evolve(plan.calendar, privacy=privacy))
+    assert set() == english_words(_calendar_texts(render_ics(plan, now=NOW)), plan)
+
+
+def test_an_english_patient_document_is_caught_by_the_word_scan() -> None:
+    """The scan finds English in an English patient document: it is a real check."""
+    plan = ketaplan.load_plan(FRENCH, now=NOW)
+    english_plan = attrs.evolve(plan, language="en")
+    text = _visible(ketaplan.render_patient_html(english_plan, now=NOW))
+    assert {"your", "appointments", "the", "treatment"} <= english_words(text, english_plan)

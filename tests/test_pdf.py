@@ -17,6 +17,7 @@ import attrs
 import pytest
 
 import ketaplan
+from ketaplan._i18n import language
 
 from .conftest import EXAMPLES, NOW
 
@@ -144,3 +145,59 @@ def test_entered_dose_prints_and_patient_copy_never_does(tmp_path: Path) -> None
     )
     assert "0.5" not in patient
     assert "36 mg" not in patient
+
+
+FRENCH = EXAMPLES / "french" / "esketamine-nasal-fr.toml"
+
+
+def french_plans() -> list[ketaplan.Plan]:
+    """The French example and two English examples put into French."""
+    plans = [ketaplan.load_plan(FRENCH, now=NOW)]
+    for name in ("iv-induction", "im-kap"):
+        plan = ketaplan.load_plan(EXAMPLES / f"{name}.toml", now=NOW)
+        plans.append(attrs.evolve(plan, language="fr-CA"))
+    return plans
+
+
+@pytest.mark.parametrize("paper", ["letter", "a4"])
+@pytest.mark.parametrize("number", range(3), ids=["gatineau-fr", "iv-induction-fr", "im-kap-fr"])
+def test_french_patient_document_prints_every_session_date_in_french(
+    number: int, paper: str, tmp_path: Path
+) -> None:
+    """The printed French patient schedule has every session's date in the French form
+    ("16 février 2027", "1er mars 2027") and its time ("9 h 30"), on a few pages."""
+    plan = french_plans()[number]
+    words = language("fr-CA")
+    pages, size, text = print_pdf(ketaplan.render_patient_html(plan, now=NOW), tmp_path, paper)
+    assert ("letter" if paper == "letter" else "A4") in size
+    assert 2 <= pages <= 12
+    flat = squeeze(text)
+    zone = plan.clinic.zone
+    missing = [
+        s.key
+        for s in plan.sessions
+        if words.day_month_year(s.start.astimezone(zone).date()) not in flat
+        or words.clock(s.start.astimezone(zone)) not in flat
+    ]
+    assert [] == missing
+    assert "Vos rendez-vous" in flat
+
+
+@pytest.mark.parametrize("paper", ["letter", "a4"])
+def test_french_clinician_document_prints_every_session_date_in_french(
+    paper: str, tmp_path: Path
+) -> None:
+    """The printed French clinical plan has every session's date in the French short form
+    ("ven. 19 févr. 2027") and marks the draft BROUILLON."""
+    plan = french_plans()[0]
+    words = language("fr-CA")
+    _pages, _size, text = print_pdf(ketaplan.render_clinician_html(plan, now=NOW), tmp_path, paper)
+    flat = squeeze(text)
+    zone = plan.clinic.zone
+    missing = [
+        s.key
+        for s in plan.sessions
+        if words.short_date(s.start.astimezone(zone).date()) not in flat
+    ]
+    assert [] == missing
+    assert "BROUILLON" in flat

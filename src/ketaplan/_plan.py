@@ -338,3 +338,24 @@ class Plan:
     def is_draft(self) -> bool:
         """Whether the plan still has blanks or lacks a sign-off."""
         return bool(self.missing())
+
+
+#: Protocols put into a plan's language, by the protocol as loaded: (loaded, language, result).
+_LOCALIZED: list[tuple[Protocol, str, Protocol]] = []
+
+
+def localized(plan: Plan) -> Plan:
+    """``plan`` with its protocol's texts in the plan's language (:meth:`Protocol.in_language`),
+    for what the patient and the clinician read. A protocol is put into a language once:
+    asking again for the same protocol, or for one already put into it, gives it back."""
+    if plan.language == DEFAULT_LANGUAGE:
+        return plan
+    for loaded, language, result in _LOCALIZED:
+        if language == plan.language and plan.protocol is result:
+            return plan
+        if language == plan.language and plan.protocol is loaded:
+            return attrs.evolve(plan, protocol=result)
+    result = plan.protocol.in_language(plan.language)
+    _LOCALIZED.append((plan.protocol, plan.language, result))
+    del _LOCALIZED[:-8]
+    return attrs.evolve(plan, protocol=result)

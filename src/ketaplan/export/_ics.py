@@ -37,7 +37,7 @@ import attrs
 
 from .._i18n import N_, Language, language
 from .._ledger import RESOURCE_PROPERTY
-from .._plan import Plan
+from .._plan import Plan, localized
 from .._protocol import SessionKind, SessionTemplate
 from .._session import Session, SessionStatus
 from ._lines import ContentLines
@@ -65,7 +65,7 @@ class _View:
     """
 
     def __init__(self, plan: Plan, audience: Audience = "patient") -> None:
-        self.plan = plan
+        self.plan = localized(plan)
         self.audience = audience
         self.privacy: str = "full" if audience == "clinic" else plan.calendar.privacy
         self.zone = plan.clinic.zone
@@ -277,7 +277,7 @@ def _calendar_name(view: _View) -> str:
 
 def summary(plan: Plan, session: Session, privacy: str | None = None) -> str:
     """The event title at ``privacy`` (by default the plan's level)."""
-    return _summary(plan, session, privacy or plan.calendar.privacy, None)
+    return _summary(localized(plan), session, privacy or plan.calendar.privacy, None)
 
 
 def _summary(plan: Plan, session: Session, privacy: str, view: _View | None) -> str:
@@ -304,7 +304,8 @@ def description(
     plan: Plan, session: Session, privacy: str | None = None, *, staff: bool = False
 ) -> str:
     """The event text: the session's own preparation and aftercare (none at minimal);
-    for ``staff``, also the patient reference and the monitoring checkpoints."""
+    for ``staff``, also the patient reference and the monitoring checkpoints. ``plan`` is
+    as a calendar's view holds it: its protocol's texts in its language."""
     privacy = privacy or plan.calendar.privacy
     if privacy == "minimal":
         return ""

@@ -184,6 +184,7 @@ class ClinicianContext:
 def clinician_context(plan: Plan, now: dt.datetime) -> ClinicianContext:
     """What the clinician documents of ``plan`` show, generated at ``now``."""
     course = Course(plan)
+    plan = course.plan  # its protocol's texts in its language
     words = course.words
     _ = words.gettext
     protocol = plan.protocol

@@ -17,7 +17,7 @@ import attrs
 
 from ..._dosing import DerivedValue, DoseField, Quantity
 from ..._i18n import Language, language
-from ..._plan import Plan
+from ..._plan import Plan, localized
 from ..._protocol import SessionKind
 from ..._session import Session, SessionStatus
 from ._format import check_aware, stamp, zone_place
@@ -27,7 +27,9 @@ class Course:
     """``plan`` laid out for its documents, in one pass over its sessions and dose entries."""
 
     def __init__(self, plan: Plan) -> None:
+        plan = localized(plan)
         self.plan = plan
+        """The plan, its protocol's texts in the plan's language."""
         self.words: Language = language(plan.language)
         """The plan's language: its texts and its forms of dates, times and numbers."""
         self.zone: zoneinfo.ZoneInfo = plan.clinic.zone

@@ -102,6 +102,7 @@ class PatientContext:
 def patient_context(plan: Plan, now: dt.datetime) -> PatientContext:
     """What the patient documents of ``plan`` show, generated at ``now``."""
     course = Course(plan)
+    plan = course.plan  # its protocol's texts in its language
     head = heading(course, now, course.words.gettext("Your treatment plan"))
     glance = []
     phases = []
