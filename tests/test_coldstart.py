@@ -1,8 +1,13 @@
-"""How ketaplan scales and starts: documents linear in the sessions."""
+"""How ketaplan starts and scales: what ``import ketaplan`` loads, compiled templates kept
+between processes, documents linear in the sessions."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +48,131 @@ def test_view_models_walk_the_sessions_a_fixed_number_of_times(build: object) ->
         len(small.sessions) - len(base.sessions)
     )
     assert _passes_over_sessions(small, build) == _passes_over_sessions(large, build)
+
+
+LAZY = ["caldav", "recurring_ical_events", "x_wr_timezone", "cattrs", "jinja2", "smtplib"]
+
+
+def _imported(code: str, env: dict[str, str] | None = None) -> set[str]:
+    """The modules a fresh Python process imports to run ``code``, from ``-X importtime``."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    return {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+
+
+def test_import_ketaplan_leaves_out_what_only_some_commands_need() -> None:
+    """``import ketaplan`` loads neither CalDAV, the busy-file reader's recurrence library,
+    cattrs, Jinja2 nor smtplib; they are imported when a plan is saved, rendered, published
+    or sent."""
+    imported = _imported("import ketaplan")
+    assert "ketaplan" in imported
+    assert [] == [name for name in LAZY if name in imported]
+
+
+def test_lazy_public_names_are_the_same_objects() -> None:
+    """The names ketaplan loads on first use are the functions of their modules."""
+    from ketaplan._publish import publish
+    from ketaplan._write import write_outputs
+    from ketaplan.export.documents import render_patient_html
+
+    assert publish is ketaplan.publish
+    assert write_outputs is ketaplan.write_outputs
+    assert render_patient_html is ketaplan.render_patient_html
+    assert "write_outputs" in dir(ketaplan)
+    with pytest.raises(AttributeError):
+        _ = ketaplan.no_such_name  # type: ignore[attr-defined]
+
+
+COUNT_COMPILES = """
+import datetime as dt, sys, jinja2
+compiled = []
+original = jinja2.Environment.compile
+def compile(self, source, name=None, filename=None, *args, **kwargs):
+    compiled.append(name)
+    return original(self, source, name, filename, *args, **kwargs)
+jinja2.Environment.compile = compile
+import ketaplan
+now = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+plan = ketaplan.load_plan(sys.argv[1], now=now)
+templates = sys.argv[2] if len(sys.argv) > 2 else None
+sys.stdout.write(ketaplan.render_patient_markdown(plan, now=now, templates=templates))
+print(len(compiled))
+"""
+
+
+def _render_in_a_new_process(cache: Path, *templates: Path) -> tuple[str, int]:
+    """The patient Markdown rendered by a new process with ``cache`` as the user's cache
+    folder, and how many templates it compiled."""
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            COUNT_COMPILES,
+            str(EXAMPLES / "iv-induction.toml"),
+            *map(str, templates),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    text, _, count = result.stdout.rstrip("\n").rpartition("\n")
+    return text, int(count)
+
+
+def test_a_second_process_loads_the_compiled_templates_from_the_cache(tmp_path: Path) -> None:
+    """The first process compiles the templates into the user's cache folder, private to the
+    user; the next one renders the same document without compiling any."""
+    first, compiled = _render_in_a_new_process(tmp_path)
+    second, compiled_again = _render_in_a_new_process(tmp_path)
+    assert compiled > 0
+    assert 0 == compiled_again
+    assert first == second
+    folder = tmp_path / "ketaplan"
+    assert 0o700 == folder.stat().st_mode & 0o777
+    assert any(folder.rglob("*.cache"))
+
+
+def test_an_edited_custom_template_is_not_served_stale_from_the_cache(tmp_path: Path) -> None:
+    """A template in a custom folder that changed since it was cached is compiled afresh."""
+    custom = tmp_path / "templates"
+    custom.mkdir()
+    template = custom / "patient.md.j2"
+    template.write_text("First version for {{ doc.head.plan_id }}\n", encoding="utf-8")
+    first, _ = _render_in_a_new_process(tmp_path / "cache", custom)
+    template.write_text("Second version for {{ doc.head.plan_id }}\n", encoding="utf-8")
+    second, compiled = _render_in_a_new_process(tmp_path / "cache", custom)
+    assert "First version for lakeside-iv-0107" == first.strip()
+    assert "Second version for lakeside-iv-0107" == second.strip()
+    assert 1 == compiled
+
+
+def test_a_cache_folder_that_cannot_be_made_still_builds(tmp_path: Path) -> None:
+    """When the user's cache folder cannot be created (here a file is in the way), ketaplan
+    build compiles the templates in memory and writes every file."""
+    blocked = tmp_path / "cache"
+    blocked.write_text("not a folder", encoding="utf-8")
+    out = tmp_path / "out"
+    env = dict(os.environ, XDG_CACHE_HOME=str(blocked))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ketaplan",
+            "build",
+            str(EXAMPLES / "iv-induction.toml"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert (0, "") == (result.returncode, result.stderr)
+    assert 7 == len(list(out.glob("lakeside-iv-0107*")))

@@ -18,6 +18,8 @@ The public API is what this module exports; every other module is private.
 True
 """
 
+from typing import TYPE_CHECKING
+
 from ._clinic import Busy, Clinic, Closure, Hours
 from ._dosing import Derived, DerivedValue, DoseEntry, DoseField, Quantity
 from ._ledger import Ledger, book
@@ -63,13 +65,11 @@ from ._protocol import (
     SessionTemplate,
     Taper,
 )
-from ._publish import PublishResult, publish
 from ._revise import Replanned, reconcile, replan
 from ._schedule import Schedule, schedule
 from ._serialize import plan_from_json, plan_to_json
 from ._session import Move, Session, SessionStatus
 from ._units import DurationRange, Interval, IntervalRange, Weekday
-from ._write import write_outputs
 from .exceptions import (
     ConflictError,
     KetaplanError,
@@ -82,15 +82,19 @@ from .exceptions import (
     TemplateError,
     UnknownProtocolError,
 )
-from .export import (
-    render_clinician_html,
-    render_clinician_markdown,
-    render_ics,
-    render_patient_html,
-    render_patient_markdown,
-)
-from .export._fhir import plan_to_fhir
-from .export._fhir_protocol import protocol_to_fhir
+from .export import render_ics
+
+if TYPE_CHECKING:
+    from ._publish import PublishResult, publish
+    from ._write import write_outputs
+    from .export._fhir import plan_to_fhir
+    from .export._fhir_protocol import protocol_to_fhir
+    from .export.documents import (
+        render_clinician_html,
+        render_clinician_markdown,
+        render_patient_html,
+        render_patient_markdown,
+    )
 
 __version__ = "0.1.0"
 
@@ -178,3 +182,32 @@ __all__ = [
     "switch_route",
     "write_outputs",
 ]
+
+# Imported on first use: what only some programs need (CalDAV, FHIR, the
+# documents and Jinja2) is not loaded by ``import ketaplan``.
+_LAZY = {
+    "PublishResult": "._publish",
+    "publish": "._publish",
+    "plan_to_fhir": ".export._fhir",
+    "protocol_to_fhir": ".export._fhir_protocol",
+    "render_clinician_html": ".export.documents",
+    "render_clinician_markdown": ".export.documents",
+    "render_patient_html": ".export.documents",
+    "render_patient_markdown": ".export.documents",
+    "write_outputs": "._write",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -27,7 +27,6 @@ from typing import Any
 import attrs
 import dateutil.rrule
 import icalendar
-import recurring_ical_events
 from icalendar.parser import Contentline
 
 from ._clinic import Busy, instant
@@ -623,6 +622,8 @@ def _events(
 ) -> Iterator[Busy]:
     if last <= first:  # a plan that starts on the last day there is
         return
+    import recurring_ical_events  # only plans with busy files need it (and its dependencies)
+
     try:
         occurrences = recurring_ical_events.of(calendar).between(first, last)
     except OverflowError:

@@ -10,7 +10,6 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 import dateutil.tz
-import holidays as _holidays
 
 from ._limits import check_date
 from ._units import Weekday, format_duration
@@ -184,24 +183,40 @@ def _holiday_codes(
         _holiday_calendar(code, 2000)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=512)
 def _holiday_calendar(code: str, year: int) -> Mapping[dt.date, str]:
+    """The statutory holidays of ``code`` (``"CA-ON"``) in ``year``, by date.
+
+    The country is looked up by its code alone: listing every supported
+    country's subdivisions would load each country's calendar class.
+    """
+    import holidays
+
     country, _, subdivision = code.partition("-")
-    supported = _holidays.list_supported_countries()
-    if country not in supported:
+    subdivisions = _holiday_subdivisions(country)
+    if subdivisions is None:
         raise SpecError(
             "clinic.holidays",
             code,
             "expected an ISO country code with an optional subdivision, such as 'CA-ON', 'GB-ENG' or 'US'",
         )
-    if subdivision and subdivision not in supported[country]:
+    if subdivision and subdivision not in subdivisions:
         raise SpecError(
-            "clinic.holidays", code, f"{country} subdivisions are {', '.join(supported[country])}"
+            "clinic.holidays", code, f"{country} subdivisions are {', '.join(subdivisions)}"
         )
-    calendar = _holidays.country_holidays(
+    calendar = holidays.country_holidays(
         country, subdiv=subdivision or None, years=year, language="en_US"
     )
     return dict(calendar.items())
+
+
+def _holiday_subdivisions(country: str) -> tuple[str, ...] | None:
+    """The subdivisions ``holidays`` knows for ``country`` (a code or alias), or None if unknown."""
+    import holidays
+    from holidays.registry import COUNTRIES
+
+    known = any(country in names[1:] and 2 <= len(country) <= 3 for names in COUNTRIES.values())
+    return tuple(getattr(holidays, country).subdivisions) if known else None
 
 
 def _hours_by_day(value: Mapping[Weekday, Iterable[Hours]]) -> dict[Weekday, tuple[Hours, ...]]:

@@ -23,14 +23,15 @@ import email.policy
 import email.utils
 import hashlib
 import re
-import smtplib
-import ssl
 from collections.abc import Callable, Iterable, Sequence
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import attrs
+
+if TYPE_CHECKING:
+    import smtplib
 
 from ._clinic import _EMAIL
 from ._plan import Plan, Revision
@@ -361,6 +362,8 @@ def _body(view: _View, session: Session, content: Event, method: Method, when: s
 
 
 def _smtp(where: str, host: str, port: int) -> smtplib.SMTP:
+    import smtplib  # only sending needs it (and ssl with it)
+
     try:
         return smtplib.SMTP(host, port, timeout=TIMEOUT)
     except (OSError, smtplib.SMTPException) as error:
@@ -372,6 +375,9 @@ def _smtp(where: str, host: str, port: int) -> smtplib.SMTP:
 def _start(
     server: smtplib.SMTP, where: str, starttls: bool, user: str | None, password: str | None
 ) -> None:
+    import smtplib
+    import ssl
+
     try:
         server.ehlo()
         if starttls:
@@ -396,6 +402,8 @@ def _start(
 
 
 def _send(server: smtplib.SMTP, where: str, invitation: Invitation) -> None:
+    import smtplib
+
     try:
         server.send_message(invitation.message)
     except smtplib.SMTPRecipientsRefused:
@@ -412,6 +420,8 @@ def _send(server: smtplib.SMTP, where: str, invitation: Invitation) -> None:
 
 def _reason(error: BaseException) -> str:
     """A short reason for ``error``, with any email address in it left out."""
+    import smtplib
+
     if isinstance(error, smtplib.SMTPResponseException):
         answer = error.smtp_error
         text = answer.decode(errors="replace") if isinstance(answer, bytes) else str(answer)

@@ -24,17 +24,14 @@ import datetime as dt
 import decimal
 import difflib
 import enum
+import functools
 import json
 import re
 import typing
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
-import cattrs
-import cattrs.cols
-import cattrs.gen
-from cattrs.preconf.json import make_converter
 
 from ._clinic import Clinic, Hours
 from ._dosing import Quantity
@@ -52,6 +49,9 @@ from ._units import (
 )
 from ._validate import Shown, check_saved, display, refuse
 from .exceptions import SpecError
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "EARLIEST",
@@ -325,7 +325,13 @@ def _is_object(value: object) -> bool:
     return isinstance(value, dict)
 
 
+@functools.lru_cache(maxsize=1)
 def _converter() -> cattrs.Converter:
+    """The plan's converter, made on first use (cattrs is imported only to read or write JSON)."""
+    import cattrs.cols
+    import cattrs.gen
+    from cattrs.preconf.json import make_converter
+
     converter = make_converter(forbid_extra_keys=True)
     converter.register_unstructure_hook(dt.timedelta, format_duration)
     converter.register_unstructure_hook(dt.date, dt.date.isoformat)
@@ -482,6 +488,8 @@ def _cadence_in(converter: cattrs.Converter, value: object) -> Cadence:
         if key not in allowed:
             raise _Refused("an unknown key", _valid_keys(key, allowed)).under(key)
 
+    import cattrs
+
     def get(key: str, kind: Any, default: Any = attrs.NOTHING) -> Any:
         if key not in value:
             if default is attrs.NOTHING:
@@ -516,12 +524,9 @@ def _cadence_in(converter: cattrs.Converter, value: object) -> Cadence:
     return Offsets(get("offsets", tuple[Interval, ...]))
 
 
-_CONVERTER = _converter()
-
-
 def plan_to_json(plan: Plan) -> str:
     """The plan as JSON text: stable key order, two-space indents, a final newline."""
-    body = _CONVERTER.unstructure(plan)
+    body = _converter().unstructure(plan)
     document = {"format": FORMAT, "version": VERSION, **body}
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
@@ -551,8 +556,10 @@ def plan_from_json(text: str | bytes) -> Plan:
         )
     _check_sessions(document.get("sessions"), plan_id)
     body = {key: value for key, value in document.items() if key not in ("format", "version")}
+    import cattrs
+
     try:
-        plan = _CONVERTER.structure(body, Plan)
+        plan = _converter().structure(body, Plan)
     except (cattrs.BaseValidationError, _Refused, SpecError, KeyError, TypeError) as error:
         located = _located(error, plan_id)
         if located is None:
@@ -672,6 +679,8 @@ def _first_problem(
 ) -> tuple[_Path, BaseException, type | None, object]:
     """The first failure inside cattrs' ``error``, with its path, the class it was
     building and the type it was structuring."""
+    import cattrs
+
     path: list[str | int] = []
     owner: type | None = None
     kind: object = None
@@ -691,6 +700,8 @@ def _first_problem(
 def _located(error: BaseException, plan_id: str | None) -> SpecError | None:
     """The first problem in ``error`` as a SpecError with its key path, or ``None``
     for a failure that is not the file's (a bug, to be seen as one)."""
+    import cattrs
+
     path, error, owner, kind = _first_problem(error)
     if isinstance(error, _Refused):
         return refuse(plan_id, _path((*path, *error.where)), error.got, error.expected)

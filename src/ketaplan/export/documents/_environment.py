@@ -1,10 +1,22 @@
-"""The Jinja environment of the documents, and template errors as the user would name them."""
+"""The Jinja environment of the documents, and template errors as the user would name them.
+
+Compiled templates are kept in a bytecode cache in the user's cache folder
+(``$XDG_CACHE_HOME/ketaplan`` or ``~/.cache/ketaplan``), so a new process
+does not compile them again. Jinja keys each cached template on its file
+name and checks the checksum of its source before using it, so an edited
+template (shipped or in a custom folder) is compiled afresh. A cache folder
+that cannot be created or written only costs the compiling: it never fails
+a build.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import os
 import re
+import stat
 import traceback
 from pathlib import Path
 from typing import Any
@@ -92,7 +104,7 @@ def _folder(templates: Templates) -> str | None:
     return str(folder.resolve())
 
 
-@functools.cache
+@functools.lru_cache(maxsize=32)
 def _cached_environment(folder: str | None, *, markdown: bool, tag: str) -> jinja2.Environment:
     """One environment per templates folder and language: its files first, then the shipped ones.
 
@@ -124,4 +136,65 @@ def _cached_environment(folder: str | None, *, markdown: bool, tag: str) -> jinj
     environment.install_gettext_translations(  # type: ignore[attr-defined]
         language(tag).translations, newstyle=True
     )
+    environment.bytecode_cache = _bytecode_cache(environment)
     return environment
+
+
+class _QuietBytecodeCache(jinja2.FileSystemBytecodeCache):
+    """A bytecode cache in a folder, where a file that cannot be read or written is compiled anew."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # an unreadable or damaged cache file: compile the template again
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        # A full disk or a read-only folder: the compiled code stays in memory only.
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _bytecode_cache(environment: jinja2.Environment) -> jinja2.BytecodeCache | None:
+    """The bytecode cache for ``environment``, or None when no private folder can be had.
+
+    The compiled code depends on Jinja's version and on the environment's
+    settings (escaping, whitespace control, extensions), so each combination
+    has a folder of its own.
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    folder = root / "ketaplan" / f"jinja-{jinja2.__version__}-{_fingerprint(environment)}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        folder.parent.mkdir(mode=0o700, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.stat()
+    except (OSError, RuntimeError):  # RuntimeError: no home folder
+        return None
+    # Compiled code is executed: use only a folder of this user's that nobody else can write.
+    if not stat.S_ISDIR(info.st_mode) or info.st_mode & 0o022:
+        return None
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        return None
+    return _QuietBytecodeCache(str(folder))
+
+
+def _fingerprint(environment: jinja2.Environment) -> str:
+    """A short digest of the settings of ``environment`` that change its compiled code."""
+    settings = (
+        sorted(environment.extensions),
+        sorted((key, repr(value)) for key, value in environment.policies.items()),
+        bool(environment.autoescape),
+        environment.finalize is not None,
+        environment.trim_blocks,
+        environment.lstrip_blocks,
+        environment.keep_trailing_newline,
+        environment.newline_sequence,
+        environment.block_start_string,
+        environment.variable_start_string,
+        environment.comment_start_string,
+        environment.line_statement_prefix,
+        environment.line_comment_prefix,
+    )
+    return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
