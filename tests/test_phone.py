@@ -30,13 +30,21 @@ import attrs
 import pytest
 
 import ketaplan
+from ketaplan._i18n import LANGUAGES
 from ketaplan.export.documents._course import phone_link
 
 from .conftest import EXAMPLES, NOW, ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-PLANS = sorted(path.stem for path in EXAMPLES.glob("*.toml"))
+# Every example plan (the batch folder's dozen are one protocol at three clinics,
+# which the others cover), each in every language a plan may have.
+PLANS = sorted(
+    path.relative_to(EXAMPLES).with_suffix("").as_posix()
+    for path in EXAMPLES.rglob("*.toml")
+    if "batch" not in path.relative_to(EXAMPLES).parts
+)
+PLANS_IN_LANGUAGES = [(name, tag) for name in PLANS for tag in LANGUAGES]
 PHONE, TABLET, DESKTOP = 390, 768, 1280
 HEIGHT = 844
 TIMEOUT = 60.0
@@ -244,17 +252,23 @@ def open_document(browser: Chromium, html: str, folder: Path, width: int, *, mob
     return Tab(browser, page, width, mobile=mobile)
 
 
-def patient_html(name: str) -> str:
-    return ketaplan.render_patient_html(
-        ketaplan.load_plan(EXAMPLES / f"{name}.toml", now=NOW), now=NOW
-    )
+def example(name: str, language: str) -> ketaplan.Plan:
+    """The example plan ``name`` in ``language``."""
+    plan = ketaplan.load_plan(EXAMPLES / f"{name}.toml", now=NOW)
+    return attrs.evolve(plan, language=language)
 
 
-@pytest.mark.parametrize("name", PLANS)
-def test_patient_document_fits_a_phone(name: str, browser: Chromium, tmp_path: Path) -> None:
+def patient_html(name: str, language: str = "en") -> str:
+    return ketaplan.render_patient_html(example(name, language), now=NOW)
+
+
+@pytest.mark.parametrize(("name", "language"), PLANS_IN_LANGUAGES)
+def test_patient_document_fits_a_phone(
+    name: str, language: str, browser: Chromium, tmp_path: Path
+) -> None:
     """On a 390 px phone the patient document keeps the phone's width (nothing zooms it out or
     scrolls it sideways) and no text is smaller than 16 px."""
-    tab = open_document(browser, patient_html(name), tmp_path, PHONE, mobile=True)
+    tab = open_document(browser, patient_html(name, language), tmp_path, PHONE, mobile=True)
     try:
         measured = tab.evaluate(MEASURE)
     finally:
@@ -281,13 +295,13 @@ def test_long_words_wrap_on_a_phone(browser: Chromium, tmp_path: Path) -> None:
     assert measured["scrollWidth"] <= measured["innerWidth"]
 
 
-@pytest.mark.parametrize("name", PLANS)
+@pytest.mark.parametrize(("name", "language"), PLANS_IN_LANGUAGES)
 def test_patient_schedule_is_a_card_per_appointment_on_a_phone(
-    name: str, browser: Chromium, tmp_path: Path
+    name: str, language: str, browser: Chromium, tmp_path: Path
 ) -> None:
     """On a phone each appointment is a block of its own, the day and date above the session,
     inside the screen; on a desktop the schedule is still a table."""
-    html = patient_html(name)
+    html = patient_html(name, language)
     phone = open_document(browser, html, tmp_path, PHONE, mobile=True)
     try:
         cards = phone.evaluate(APPOINTMENTS)
@@ -303,10 +317,12 @@ def test_patient_schedule_is_a_card_per_appointment_on_a_phone(
     assert {"table-row"} == {row["display"] for row in rows}
 
 
-@pytest.mark.parametrize("name", PLANS)
-def test_patient_document_fits_a_wide_screen(name: str, browser: Chromium, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "language"), PLANS_IN_LANGUAGES)
+def test_patient_document_fits_a_wide_screen(
+    name: str, language: str, browser: Chromium, tmp_path: Path
+) -> None:
     """On a 1,280 px screen the patient document does not scroll sideways."""
-    tab = open_document(browser, patient_html(name), tmp_path, DESKTOP, mobile=False)
+    tab = open_document(browser, patient_html(name, language), tmp_path, DESKTOP, mobile=False)
     try:
         measured = tab.evaluate(MEASURE)
     finally:
@@ -315,12 +331,13 @@ def test_patient_document_fits_a_wide_screen(name: str, browser: Chromium, tmp_p
     assert measured["scrollWidth"] <= measured["innerWidth"]
 
 
-@pytest.mark.parametrize("name", PLANS)
-def test_clinician_document_fits_a_tablet(name: str, browser: Chromium, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "language"), PLANS_IN_LANGUAGES)
+def test_clinician_document_fits_a_tablet(
+    name: str, language: str, browser: Chromium, tmp_path: Path
+) -> None:
     """On a 768 px tablet the clinician document's page does not scroll sideways: a wide table
     scrolls inside its own box."""
-    plan = ketaplan.load_plan(EXAMPLES / f"{name}.toml", now=NOW)
-    html = ketaplan.render_clinician_html(plan, now=NOW)
+    html = ketaplan.render_clinician_html(example(name, language), now=NOW)
     tab = open_document(browser, html, tmp_path, TABLET, mobile=True)
     try:
         measured = tab.evaluate(MEASURE)
@@ -357,10 +374,11 @@ PHONE_LINKS = """((number) => ({
 }))"""
 
 
-def test_phone_numbers_dial_with_a_tap(browser: Chromium, tmp_path: Path) -> None:
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_phone_numbers_dial_with_a_tap(language: str, browser: Chromium, tmp_path: Path) -> None:
     """On a phone the clinic's number, wherever the patient document shows it, is a tel: link
     with its digits and +, tall enough to tap."""
-    plan = ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW)
+    plan = example("iv-induction", language)
     html = ketaplan.render_patient_html(plan, now=NOW)
     tab = open_document(browser, html, tmp_path, PHONE, mobile=True)
     try:
@@ -405,24 +423,33 @@ def test_phone_without_a_link_is_plain_text() -> None:
     assert 4 == html.count("ask at reception")
 
 
+SCHEDULE_TOP = """(() => {
+  let heading = document.querySelector("section.phase");
+  while (heading.tagName !== "H2") heading = heading.previousElementSibling;
+  return heading.getBoundingClientRect().top + window.scrollY - 16;
+})()"""
+
+
 def write_screenshots(folder: Path) -> None:
-    """Write the first screen and the start of the appointments of the demo plan's patient
-    document on a phone, as the docs show them."""
-    demo = ROOT / "src" / "ketaplan" / "data" / "demo.toml"
+    """Write what the docs show of the patient document on a phone: the demo plan's first
+    screen and its appointments, and the appointments of the French example."""
     generated = dt.datetime(2027, 1, 4, 12, 0, tzinfo=dt.UTC)
-    html = ketaplan.render_patient_html(ketaplan.load_plan(demo, now=generated), now=generated)
+    demo = ketaplan.load_plan(ROOT / "src" / "ketaplan" / "data" / "demo.toml", now=generated)
+    french = ketaplan.load_plan(EXAMPLES / "french" / "esketamine-nasal-fr.toml", now=generated)
     with tempfile.TemporaryDirectory() as scratch:
         chromium = Chromium(CHROMIUM or "chromium", Path(scratch))
         try:
-            tab = open_document(chromium, html, Path(scratch), PHONE, mobile=True)
-            (folder / "patient-phone-en.png").write_bytes(tab.screenshot(0, HEIGHT))
-            top = tab.evaluate(
-                "(() => { let e = document.querySelector('section.phase');"
-                " while (e.tagName !== 'H2') e = e.previousElementSibling;"
-                " return e.getBoundingClientRect().top + window.scrollY - 16; })()"
-            )
-            (folder / "patient-phone-en-schedule.png").write_bytes(tab.screenshot(top, HEIGHT))
-            tab.close()
+            for plan, first, schedule in [
+                (demo, "patient-phone-en.png", "patient-phone-en-schedule.png"),
+                (french, "", "patient-phone-fr.png"),
+            ]:
+                html = ketaplan.render_patient_html(plan, now=generated)
+                tab = open_document(chromium, html, Path(scratch), PHONE, mobile=True)
+                if first:
+                    (folder / first).write_bytes(tab.screenshot(0, HEIGHT))
+                top = tab.evaluate(SCHEDULE_TOP)
+                (folder / schedule).write_bytes(tab.screenshot(top, HEIGHT))
+                tab.close()
         finally:
             chromium.close()
 
