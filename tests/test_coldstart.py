@@ -176,3 +176,69 @@ def test_a_cache_folder_that_cannot_be_made_still_builds(tmp_path: Path) -> None
     )
     assert (0, "") == (result.returncode, result.stderr)
     assert 7 == len(list(out.glob("lakeside-iv-0107*")))
+
+
+BUILD = """
+import io, sys
+from ketaplan._cli import main
+assert 0 == main(["build", sys.argv[1], "--out", sys.argv[2]], stdout=io.StringIO())
+"""
+
+
+def _build_imports(cache: Path, plan: Path, out: Path) -> set[str]:
+    """The top-level packages a new process imports to build ``plan`` into ``out``."""
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache), SOURCE_DATE_EPOCH="1795000000")
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", BUILD, str(plan), str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    names = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    return {name.split(".")[0] for name in names}
+
+
+def test_building_an_english_plan_loads_only_what_it_uses(tmp_path: Path) -> None:
+    """`ketaplan build` of an English plan loads neither Babel (its forms are ketaplan's
+    own), cattrs (writing the JSON needs only the plan's attrs classes), the mail modules,
+    CalDAV nor the recurrence library; once the holidays of its years are in the cache
+    folder, a new process does not load the holidays package (which loads every country's
+    calendar to find one) and writes the same files."""
+    cache = tmp_path / "cache"
+    plan = EXAMPLES / "iv-induction.toml"
+    first = _build_imports(cache, plan, tmp_path / "first")
+    assert "holidays" in first
+    second = _build_imports(cache, plan, tmp_path / "second")
+    unused = {"babel", "cattrs", "email", "smtplib", "caldav", "recurring_ical_events", "holidays"}
+    assert set() == unused & second
+    assert {"ketaplan", "jinja2", "icalendar"} <= second
+    names = sorted(path.name for path in (tmp_path / "first").iterdir())
+    assert 7 <= len(names)
+    for name in names:
+        assert (tmp_path / "first" / name).read_bytes() == (tmp_path / "second" / name).read_bytes()
+
+
+def test_a_damaged_holiday_cache_is_computed_again(tmp_path: Path) -> None:
+    """A holiday file in the cache folder that is not what ketaplan wrote is ignored and
+    written again: the clinic's holidays are the same."""
+    from ketaplan import _cache
+
+    calls = []
+
+    def compute() -> dict[dt.date, str]:
+        calls.append(1)
+        return {dt.date(2027, 7, 1): "Canada Day"}
+
+    env_cache = tmp_path / "cache"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(env_cache))
+        assert {dt.date(2027, 7, 1): "Canada Day"} == _cache.holidays_cached("CA-ON", 2027, compute)
+        (stored,) = env_cache.glob("ketaplan/holidays-*/CA-ON-2027.json")
+        assert {dt.date(2027, 7, 1): "Canada Day"} == _cache.holidays_cached("CA-ON", 2027, compute)
+        assert 1 == len(calls)
+        stored.write_text("{not json", encoding="utf-8")
+        assert {dt.date(2027, 7, 1): "Canada Day"} == _cache.holidays_cached("CA-ON", 2027, compute)
+        assert 2 == len(calls)
+        assert {dt.date(2027, 7, 1): "Canada Day"} == _cache.holidays_cached("../x", 2027, compute)
+        assert 3 == len(calls)  # a code that is no safe file name is never cached

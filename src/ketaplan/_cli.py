@@ -14,26 +14,24 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
+from types import ModuleType
 from typing import NoReturn, TextIO
 
 from . import __version__
-from ._invite import PASSWORD_VARIABLE as INVITE_PASSWORD
-from ._invite import USER_VARIABLE as INVITE_USER
-from ._invite import send_invitations, write_invitations
 from ._ledger import Ledger, book_around
 from ._library import builtin_protocols
-from ._lifecycle import cease, complete, defer, fill_dose, finalise, miss, omit, reschedule
 from ._plan import Plan
 from ._planfile import load_plan
-from ._publish import publish
 from ._store import update_plan
+from ._variables import CALDAV_PASSWORD as PASSWORD_VARIABLE
+from ._variables import SMTP_PASSWORD as INVITE_PASSWORD
+from ._variables import SMTP_USER as INVITE_USER
 from ._write import write_outputs, write_saved_outputs
 from .exceptions import KetaplanError, SpecError
 
 __all__ = ["main"]
 
 DEMO_FILE = "demo.toml"
-PASSWORD_VARIABLE = "KETAPLAN_CALDAV_PASSWORD"
 
 
 class _UsageError(Exception):
@@ -361,6 +359,8 @@ def _batch(arguments: argparse.Namespace, out: TextIO, now: dt.datetime) -> int:
 
 
 def _publish(arguments: argparse.Namespace, out: TextIO, now: dt.datetime) -> int:
+    from ._publish import publish
+
     plan = load_plan(arguments.planfile, now=now)
     password = os.environ.get(PASSWORD_VARIABLE) or None
     result = publish(plan, arguments.url, user=arguments.user, password=password, now=now)
@@ -369,6 +369,8 @@ def _publish(arguments: argparse.Namespace, out: TextIO, now: dt.datetime) -> in
 
 
 def _invite(arguments: argparse.Namespace, out: TextIO, now: dt.datetime) -> int:
+    from ._invite import send_invitations, write_invitations
+
     if arguments.out is not None:
         paths = write_invitations(
             arguments.plan, arguments.out, to=arguments.to, now=now, by=arguments.by
@@ -462,17 +464,30 @@ def _clinic_time(plan: Plan, text: str) -> dt.datetime:
 
 
 Change = Callable[[Plan, argparse.Namespace, dt.datetime], Plan]
+
+
+def _lifecycle() -> ModuleType:
+    """The plan operations, loaded by the commands that change a plan."""
+    from . import _lifecycle as operations
+
+    return operations
+
+
 _CHANGES: dict[str, Change] = {
-    "reschedule": lambda p, a, now: reschedule(
+    "reschedule": lambda p, a, now: _lifecycle().reschedule(
         p, a.key, _clinic_time(p, a.to), now=now, reason=a.reason, by=a.by
     ),
-    "defer": lambda p, a, now: defer(p, a.key, a.days, now=now, reason=a.reason, by=a.by),
-    "omit": lambda p, a, now: omit(p, a.key, now=now, reason=a.reason, by=a.by),
-    "miss": lambda p, a, now: miss(p, a.key, now=now, reason=a.reason, by=a.by),
-    "complete": lambda p, a, now: complete(p, a.key, now=now, by=a.by),
-    "cease": lambda p, a, now: cease(p, now=now, reason=a.reason, by=a.by),
-    "dose": lambda p, a, now: fill_dose(p, a.field, a.value, now=now, session=a.session, by=a.by),
-    "finalise": lambda p, a, now: finalise(p, a.clinician, now=now),
+    "defer": lambda p, a, now: _lifecycle().defer(
+        p, a.key, a.days, now=now, reason=a.reason, by=a.by
+    ),
+    "omit": lambda p, a, now: _lifecycle().omit(p, a.key, now=now, reason=a.reason, by=a.by),
+    "miss": lambda p, a, now: _lifecycle().miss(p, a.key, now=now, reason=a.reason, by=a.by),
+    "complete": lambda p, a, now: _lifecycle().complete(p, a.key, now=now, by=a.by),
+    "cease": lambda p, a, now: _lifecycle().cease(p, now=now, reason=a.reason, by=a.by),
+    "dose": lambda p, a, now: _lifecycle().fill_dose(
+        p, a.field, a.value, now=now, session=a.session, by=a.by
+    ),
+    "finalise": lambda p, a, now: _lifecycle().finalise(p, a.clinician, now=now),
 }
 
 

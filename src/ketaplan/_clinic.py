@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 import attrs
 import dateutil.tz
 
+from ._cache import holidays_cached
 from ._limits import check_date
 from ._units import Weekday, format_duration
 from ._values import to_tuple
@@ -185,7 +186,14 @@ def _holiday_codes(
 
 @functools.lru_cache(maxsize=512)
 def _holiday_calendar(code: str, year: int) -> Mapping[dt.date, str]:
-    """The statutory holidays of ``code`` (``"CA-ON"``) in ``year``, by date.
+    """The statutory holidays of ``code`` (``"CA-ON"``) in ``year``, by date, kept in
+    ketaplan's cache folder for the next process (:func:`~ketaplan._cache.holidays_cached`):
+    finding one country's calendar makes ``holidays`` load every country's."""
+    return holidays_cached(code, year, lambda: _holidays_of(code, year))
+
+
+def _holidays_of(code: str, year: int) -> Mapping[dt.date, str]:
+    """The statutory holidays of ``code`` in ``year``, from the ``holidays`` package.
 
     The country is looked up by its code alone: listing every supported
     country's subdivisions would load each country's calendar class.

@@ -26,16 +26,16 @@ import gettext as _gettext
 import io
 import re
 from pathlib import Path
-
-from babel import Locale
-from babel.dates import format_date, format_time
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
-from babel.support import Translations
+from typing import TYPE_CHECKING
 
 from ._units import Interval, IntervalRange
 from .exceptions import SpecError
+
+if TYPE_CHECKING:
+    from babel import Locale
+
+# Babel is imported where a locale's forms are needed: an English plan uses
+# ketaplan's own forms and never loads it (the command starts faster).
 
 __all__ = ["DEFAULT", "LANGUAGES", "N_", "Language", "check_language", "language"]
 
@@ -99,6 +99,9 @@ def catalogue_path(tag: str) -> Path:
 
 def compile_catalogue(po: Path) -> bytes:
     """The ``.mo`` bytes of the catalogue ``po``, as ``pybabel compile`` writes them."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     with po.open("rb") as file:
         catalogue = read_po(file, locale=po.parent.parent.name)
     out = io.BytesIO()
@@ -113,6 +116,8 @@ def _translations(tag: str) -> _gettext.NullTranslations:
     tree used without installing it)."""
     if tag == DEFAULT:
         return _gettext.NullTranslations()
+    from babel.support import Translations
+
     po = catalogue_path(tag)
     mo = po.with_suffix(".mo")
     data = mo.read_bytes() if mo.is_file() else compile_catalogue(po)
@@ -124,12 +129,21 @@ class Language:
 
     def __init__(self, tag: str) -> None:
         self.tag = check_language(tag)
-        self.locale = Locale.parse(tag, sep="-")
         self.translations = _translations(tag)
         self.english = tag == DEFAULT
+
+    @functools.cached_property
+    def locale(self) -> Locale:
+        """Babel's locale of this language."""
+        from babel import Locale
+
+        return Locale.parse(self.tag, sep="-")
+
+    @functools.cached_property
+    def _clock(self) -> str:
         # Quebec and Ontario write the hour without a leading zero ("9 h 30"), as
         # Babel's own time ranges do; the locale's short pattern has "HH".
-        self._clock = str(self.locale.time_formats["short"].pattern).replace("HH", "H")
+        return str(self.locale.time_formats["short"].pattern).replace("HH", "H")
 
     def __repr__(self) -> str:
         return f"Language({self.tag!r})"
@@ -150,18 +164,24 @@ class Language:
         """``"Tuesday 16 February 2027"``; fr-CA ``"mardi 16 février 2027"``."""
         if self.english:
             return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
+        from babel.dates import format_date
+
         return format_date(day, self._first(day, "full"), locale=self.locale)
 
     def short_date(self, day: dt.date) -> str:
         """``"Tue 16 Feb 2027"``; fr-CA ``"mar. 16 févr. 2027"``."""
         if self.english:
             return f"{_DAYS[day.weekday()][:3]} {day.day} {_MONTHS[day.month - 1][:3]} {day.year}"
+        from babel.dates import format_date
+
         return format_date(day, self._first(day, "EEE d MMM y"), locale=self.locale)
 
     def day_month_year(self, day: dt.date) -> str:
         """``"16 February 2027"``; fr-CA ``"16 février 2027"``."""
         if self.english:
             return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+        from babel.dates import format_date
+
         return format_date(day, self._first(day, "long"), locale=self.locale)
 
     def _first(self, day: dt.date, form: str) -> str:
@@ -176,6 +196,8 @@ class Language:
         """``"February 2027"``; fr-CA ``"février 2027"``."""
         if self.english:
             return f"{_MONTHS[day.month - 1]} {day.year}"
+        from babel.dates import format_date
+
         return format_date(day, "LLLL y", locale=self.locale)
 
     def month_name(self, month: int) -> str:
@@ -201,6 +223,8 @@ class Language:
         if self.english:
             return f"{moment:%H:%M}"
         time = moment.time() if isinstance(moment, dt.datetime) else moment
+        from babel.dates import format_time
+
         return format_time(time, self._clock, locale=self.locale)
 
     def number(self, value: decimal.Decimal | int) -> str:
@@ -210,6 +234,8 @@ class Language:
         exponent = value.as_tuple().exponent if isinstance(value, decimal.Decimal) else 0
         places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
         pattern = "#,##0" + ("." + "0" * places if places else "")
+        from babel.numbers import format_decimal
+
         return format_decimal(value, pattern, locale=self.locale, decimal_quantization=False)
 
     def quantity(self, value: decimal.Decimal, unit: str) -> str:

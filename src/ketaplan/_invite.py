@@ -38,6 +38,7 @@ from ._plan import Plan, Revision
 from ._planfile import load_plan
 from ._session import Session, SessionStatus, english_date
 from ._store import update_plan, write_files
+from ._variables import SMTP_PASSWORD, SMTP_USER
 from .exceptions import NOT_SHOWN, KetaplanError, OutputError, SpecError
 from .export._ics import CANCELLED, Event, _View, event, head, timezone, write_event
 from .export._lines import ContentLines
@@ -57,8 +58,8 @@ __all__ = [
 #: The history action of a revision that records invitations.
 ACTION = "invite"
 #: Environment variables holding the SMTP user name and password.
-USER_VARIABLE = "KETAPLAN_SMTP_USER"
-PASSWORD_VARIABLE = "KETAPLAN_SMTP_PASSWORD"
+USER_VARIABLE = SMTP_USER
+PASSWORD_VARIABLE = SMTP_PASSWORD
 #: Seconds to wait for the SMTP server to connect or answer.
 TIMEOUT = 30
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import attrs
 
-from ._busy import read_busy
 from ._clinic import Busy, Clinic, Closure, Hours, default_hours
 from ._dosing import DoseEntry
 from ._i18n import DEFAULT as DEFAULT_LANGUAGE
@@ -140,6 +139,8 @@ def _bookings(table: Table, base: Path, start: dt.date, timezone: str) -> tuple[
     """The busy intervals of every .ics file in ``busy``, paths relative to the plan file."""
     zone = zoneinfo.ZoneInfo(timezone)
     found: list[Busy] = []
+    from ._busy import read_busy  # recurring-ical-events and the parser: only for busy files
+
     for name in table.strings("busy"):
         found.extend(read_busy(base / name, start=start, zone=zone, field=table.field("busy")))
     return tuple(found)

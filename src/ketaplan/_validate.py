@@ -16,7 +16,6 @@ import json
 
 import attrs
 
-from ._lifecycle import _rule_broken
 from ._plan import Plan
 from ._session import SessionStatus
 from ._units import format_duration
@@ -130,6 +129,8 @@ def _check_rules(plan: Plan) -> None:
     back, two wall-clock times in the clinic's zone may not compare as the
     instants they are.
     """
+    from ._lifecycle import _rule_broken  # the rule book's answer; loaded when needed
+
     in_utc = attrs.evolve(
         plan,
         sessions=tuple(

@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
-from babel.dates import get_timezone_name
-
 from ..._i18n import Language
 from ..._session import Move, Session
 from ...exceptions import SpecError
@@ -24,6 +22,8 @@ BLANK = "_" * 10
 def zone_name(moment: dt.datetime, words: Language) -> str:
     """The zone's abbreviation at ``moment`` (``"EST"``; fr-CA ``"HNE"``), or its UTC offset."""
     if not words.english and isinstance(moment.tzinfo, zoneinfo.ZoneInfo):
+        from babel.dates import get_timezone_name
+
         name = get_timezone_name(moment, "short", locale=words.locale)
         if not name.startswith(("GMT", "UTC", "UTC")):
             return name
