@@ -416,3 +416,26 @@ def test_a_saved_plan_rebuilt_in_its_folder_must_fit_the_bookings(tmp_path: Path
         stderr=err,
     )
     assert (0, "") == (code, err.getvalue())
+
+
+def test_a_clinics_busy_bookings_count_once_in_its_ledger(tmp_path: Path) -> None:
+    """A two-chair clinic with one chair busy all day has one chair left: a plan made with the
+    clinic's ledger (which holds the busy bookings) or booked around an empty bookings folder
+    takes the 09:00 slot as a plan made without a ledger does."""
+    first = dt.date(2027, 1, 11)
+    busy = tuple(
+        ketaplan.Busy(
+            dt.datetime.combine(first + dt.timedelta(days=n), dt.time(8), tzinfo=dt.UTC),
+            dt.datetime.combine(first + dt.timedelta(days=n), dt.time(23), tzinfo=dt.UTC),
+        )
+        for n in range(60)
+    )
+    clinic = toronto_clinic(chairs=2, busy=busy)
+    alone = ketaplan.Plan.create("p-0", IV, clinic, START, now=NOW)
+    booked, _ledger = ketaplan.book(
+        "p-0", IV, clinic, START, now=NOW, ledger=ketaplan.Ledger.for_clinic(clinic)
+    )
+    (tmp_path / "empty").mkdir()
+    around = ketaplan._ledger.book_around(alone, tmp_path / "empty")
+    assert [s.start for s in alone.sessions] == [s.start for s in booked.sessions]
+    assert [s.start for s in alone.sessions] == [s.start for s in around.sessions]

@@ -79,13 +79,16 @@ class Ledger:
     _plans: Mapping[str, tuple[tuple[str, dt.datetime, dt.datetime], ...]] = attrs.field(
         factory=dict, alias="plans", repr=False
     )
+    #: The clinics' ``busy`` bookings this ledger holds (see :meth:`with_clinic_busy`).
+    _clinic_busy: frozenset[tuple[Busy, ...]] = attrs.field(
+        factory=frozenset, alias="clinic_busy", repr=False
+    )
 
     @classmethod
     def for_clinic(cls, clinic: Clinic, resources: Mapping[str, int] | None = None) -> Ledger:
         """An empty ledger with ``clinic``'s chairs (and ``resources``, e.g. rooms), holding
         the clinic's ``busy`` bookings (each takes a chair)."""
-        ledger = cls({"chair": clinic.chairs, **(resources or {})})
-        return ledger.with_busy(clinic.busy) if clinic.busy else ledger
+        return cls({"chair": clinic.chairs, **(resources or {})}).with_clinic_busy(clinic)
 
     # -- reading ----------------------------------------------------------------------
 
@@ -191,7 +194,7 @@ class Ledger:
                 index[(resource, day)] = (*index.get((resource, day), ()), interval)
             mine.append((resource, first, last))
         plans[owner] = tuple(mine)
-        return Ledger(self.resources, index=index, plans=plans)
+        return Ledger(self.resources, index=index, plans=plans, clinic_busy=self._clinic_busy)
 
     def with_busy(self, busy: Iterable[Busy], resource: str = "chair") -> Ledger:
         """This ledger with ``busy`` bookings (from a calendar) each holding one ``resource``.
@@ -199,6 +202,14 @@ class Ledger:
         They are not checked against the capacity: they have been booked already.
         """
         return self._added("", ((resource, b.start, b.end) for b in busy))
+
+    def with_clinic_busy(self, clinic: Clinic) -> Ledger:
+        """This ledger with ``clinic``'s ``busy`` bookings, once: a ledger that holds them
+        already (made by :meth:`for_clinic`) is returned as it is."""
+        if not clinic.busy or clinic.busy in self._clinic_busy:
+            return self
+        ledger = self.with_busy(clinic.busy)
+        return attrs.evolve(ledger, clinic_busy=self._clinic_busy | {clinic.busy})
 
     def release(self, plan_id: str) -> Ledger:
         """This ledger without ``plan_id``'s bookings (the same ledger if it holds none)."""
@@ -215,7 +226,7 @@ class Ledger:
                 else:
                     index.pop(key, None)
         plans = {owner: value for owner, value in self._plans.items() if owner != plan_id}
-        return Ledger(self.resources, index=index, plans=plans)
+        return Ledger(self.resources, index=index, plans=plans, clinic_busy=self._clinic_busy)
 
     def book(self, plan: Plan, *, check: bool = True) -> Ledger:
         """This ledger with ``plan``'s sessions that take place, each holding its template's

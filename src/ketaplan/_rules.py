@@ -143,7 +143,8 @@ class Rules:
     default the clinic's chairs and its ``busy`` bookings) says how many of
     each the clinic has and which are booked. A given ledger must not hold
     this plan's own sessions (:meth:`~ketaplan.Ledger.release` them first);
-    the clinic's ``busy`` bookings are added to it.
+    the clinic's ``busy`` bookings are added to it unless it holds them
+    already (:meth:`~ketaplan.Ledger.for_clinic` and ``from_folder`` add them).
     """
 
     def __init__(
@@ -155,11 +156,9 @@ class Rules:
         self.zone = clinic.zone
         self.horizon = start + MAX_SPAN
         self.min_gap = max(clinic.min_gap, protocol.min_gap)
-        if ledger is None:
-            ledger = Ledger.for_clinic(clinic)
-        elif clinic.busy:
-            ledger = ledger.with_busy(clinic.busy)
-        self.ledger = ledger
+        self.ledger = (
+            Ledger.for_clinic(clinic) if ledger is None else ledger.with_clinic_busy(clinic)
+        )
         self._facts = _facts(clinic)
 
     # -- days and times ------------------------------------------------------------
