@@ -35,8 +35,9 @@ import re
 import resource
 import shutil
 import signal
+import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ from ._reader import MAX_FILE_BYTES, Table, load_toml, read_file
 from ._schedule import schedule
 from ._serialize import MAX_BYTES
 from ._store import plan_lock, read_saved, write_files
-from ._write import _settle, write_outputs
+from ._write import _settle, render_outputs, write_outputs
 from .exceptions import NOT_SHOWN, ConflictError, KetaplanError, ScheduleError, SpecError
 
 __all__ = ["MANIFEST", "BatchResult", "Outcome", "Progress", "Summary", "run_batch"]
@@ -419,15 +420,63 @@ def _run_chunk(tasks: Sequence[_Task]) -> tuple[int, int, list[BatchResult]]:
     context = _context
     if context is None:  # pragma: no cover - set by _start_worker
         raise RuntimeError("worker not started")
-    results = [_build(task, context) for task in tasks]
+    staged: list[tuple[int, Path, Path]] = []
+    results = [_build(task, context, staged, number) for number, task in enumerate(tasks)]
+    _place(staged, results, context.out)
     return os.getpid(), _peak_memory(), results
+
+
+def _place(staged: Sequence[tuple[int, Path, Path]], results: list[BatchResult], out: Path) -> None:
+    """Make the chunk's new plan folders durable at once, then rename each into place.
+
+    Their files were written without a flush each: one ``sync`` (Linux waits for it to
+    reach the disk, as ``fsync`` of every file would) costs what one file's ``fsync``
+    does, where a flush per file and folder cost about a dozen per plan. A folder is
+    renamed only once its files are on the disk, so each is complete or absent.
+    """
+    if not staged:
+        return
+    try:
+        _flush([temporary for _number, temporary, _folder in staged])
+    except OSError as error:
+        for number, temporary, _folder in staged:
+            shutil.rmtree(temporary, ignore_errors=True)
+            result = results[number]
+            message = _one_line(f"{temporary}: cannot write ({error.strerror})")
+            results[number] = attrs.evolve(result, outcome=Outcome.FAILED, message=message)
+        return
+    for number, temporary, folder in staged:
+        try:
+            os.rename(temporary, folder)
+        except OSError as error:
+            shutil.rmtree(temporary, ignore_errors=True)
+            message = _one_line(f"{folder}: cannot write ({error.strerror})")
+            results[number] = attrs.evolve(results[number], outcome=Outcome.FAILED, message=message)
+    _sync(out)
+
+
+def _flush(folders: Sequence[Path]) -> None:
+    """Put the files in ``folders`` on the disk."""
+    if sys.platform.startswith("linux"):
+        os.sync()
+        return
+    for folder in folders:  # elsewhere sync() may return before the writes are done
+        for path in folder.iterdir():
+            handle = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(handle)
+            finally:
+                os.close(handle)
+        _sync(folder)
 
 
 def _peak_memory() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _build(task: _Task, context: _Context) -> BatchResult:
+def _build(
+    task: _Task, context: _Context, staged: list[tuple[int, Path, Path]], number: int
+) -> BatchResult:
     folder = context.out / task.plan_id
     try:
         if task.plan is None and intact(folder, task.digest):
@@ -438,7 +487,9 @@ def _build(task: _Task, context: _Context) -> BatchResult:
             plan = _load(task.path, task.cells, context.template_data, context.now, base)
         if plan.id != task.plan_id:
             raise SpecError("plan.id", plan.id, f"the batch read the id {task.plan_id!r}")
-        _write(plan, folder, context, task.digest)
+        pending = _write(plan, folder, context, task.digest)
+        if pending is not None:
+            staged.append((number, pending, folder))
     except (ScheduleError, ConflictError) as error:
         return BatchResult(task.source, task.plan_id, Outcome.REFUSED, _one_line(str(error)))
     except KetaplanError as error:
@@ -454,42 +505,47 @@ def _build(task: _Task, context: _Context) -> BatchResult:
     return BatchResult(task.source, task.plan_id, Outcome.WRITTEN)
 
 
-def _write(plan: Plan, folder: Path, context: _Context, digest: str) -> None:
+def _write(plan: Plan, folder: Path, context: _Context, digest: str) -> Path | None:
+    """Write ``plan`` into ``folder``: an existing folder now, through
+    :func:`~ketaplan.write_outputs`; a new one into a temporary folder returned to be made
+    durable and renamed into place with the rest of the chunk (:func:`_place`)."""
     if os.path.lexists(folder):
         if not folder.is_dir() or folder.is_symlink():
             raise SpecError("plan.id", plan.id, f"{folder} is not a folder; move it away")
         # The manifest goes first, so a run stopped half-way leaves the folder "not intact".
         (folder / MANIFEST).unlink(missing_ok=True)
         written = write_outputs(plan, folder, now=context.now)
-        _write_manifest(folder, written, digest)
-        return
+        outputs = {path.name: path.read_bytes() for path in written}
+        write_files(folder, {MANIFEST: _manifest(outputs, digest)})
+        return None
+    files = render_outputs(plan, now=context.now)
+    files[MANIFEST] = _manifest(files, digest)
     temporary = context.out / f".{plan.id}.tmp-{os.getpid()}"
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir()
     try:
-        written = write_outputs(plan, temporary, now=context.now)
-        _write_manifest(temporary, written, digest)
-        os.rename(temporary, folder)
+        for name, content in files.items():
+            with open(temporary / name, "xb") as stream:  # new files follow the umask
+                stream.write(content)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
-    _sync(context.out)
+    return temporary
 
 
-def _write_manifest(folder: Path, written: Sequence[Path], digest: str) -> None:
-    outputs = {
-        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(written, key=lambda p: p.name)
-    }
+def _manifest(outputs: Mapping[str, bytes], digest: str) -> bytes:
+    """The manifest of a plan folder holding ``outputs`` (file name to content), built for
+    inputs ``digest``."""
     manifest = {
         "format": _MANIFEST_FORMAT,
         "version": 1,
         "ketaplan": __version__,
         "inputs": digest,
-        "outputs": outputs,
+        "outputs": {
+            name: hashlib.sha256(content).hexdigest() for name, content in sorted(outputs.items())
+        },
     }
-    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-    write_files(folder, {MANIFEST: text.encode()})
+    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
 
 
 def intact(folder: Path, digest: str) -> bool:
