@@ -19,13 +19,7 @@ from ._store import (
     write_files,
 )
 from .exceptions import ConflictError, OutputError, SpecError
-from .export import (
-    render_clinician_html,
-    render_clinician_markdown,
-    render_ics,
-    render_patient_html,
-    render_patient_markdown,
-)
+from .export import render_ics
 from .export._fhir import render_fhir
 
 __all__ = ["render_outputs", "write_outputs", "write_saved_outputs"]
@@ -46,22 +40,17 @@ def render_outputs(
     ``fhir`` adds ``<plan id>.fhir.json``, the plan as a FHIR R4 transaction
     Bundle, as the plan's own ``[fhir] enabled`` does.
     """
+    from .export.documents._render import render_documents
+
     templates = templates or plan.documents.templates or None
     files = {
         f"{plan.id}.ics": render_ics(plan, now=now),
         f"{plan.id}-clinic.ics": render_ics(plan, now=now, audience="clinic"),
         f"{plan.id}.json": plan_to_json(plan).encode(),
-        f"{plan.id}-patient.html": render_patient_html(plan, now=now, templates=templates).encode(),
-        f"{plan.id}-patient.md": render_patient_markdown(
-            plan, now=now, templates=templates
-        ).encode(),
-        f"{plan.id}-clinician.html": render_clinician_html(
-            plan, now=now, templates=templates
-        ).encode(),
-        f"{plan.id}-clinician.md": render_clinician_markdown(
-            plan, now=now, templates=templates
-        ).encode(),
     }
+    documents = render_documents(plan, now=now, templates=templates)
+    for suffix, text in documents.items():
+        files[f"{plan.id}{suffix}"] = text.encode()
     if fhir or plan.fhir.enabled:
         files[f"{plan.id}.fhir.json"] = render_fhir(plan, now=now)
     return files

@@ -4,13 +4,15 @@ icalendar still encodes every value (its ``vText`` escaping, ``vDatetime``,
 ``vDuration``, ``vCategory``, ``vCalAddress`` and parameter quoting): this
 module only joins name, parameters and value into a line and folds it, the
 way icalendar's own ``to_ical()`` does, so that both give the same bytes (a
-test compares them). Values and folded lines that repeat within one file
-(the same location, the same preparation text) are encoded once.
+test compares them). Values and folded lines that repeat (the same
+location, the same preparation text, in every event of a plan and in the
+next plan) are encoded once, in caches of bounded size.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping
 
 import icalendar
@@ -47,27 +49,21 @@ def fold(line: str) -> str:
 
 
 def _fold_any(line: str) -> str:
-    """:func:`fold` for a line with characters of more than one octet."""
-    parts: list[str] = []
-    current: list[str] = []
-    count = 0
-    for char in line:
-        size = len(char.encode())
-        if current and count + size >= _LIMIT:
-            if len(current) > 1 and current[-1] in "\\^":
-                carried = current.pop()
-                parts.append("".join(current))
-                current = [carried]
-                count = 1
-            else:
-                parts.append("".join(current))
-                current = []
-                count = 0
-        current.append(char)
-        count += size
-    if current:
-        parts.append("".join(current))
-    return _FOLD.join(parts)
+    """:func:`fold` for a line with characters of more than one octet: each part the most
+    whole characters that fit in 74 octets, less a final ``\\`` or ``^``."""
+    data = line.encode()
+    parts: list[bytes] = []
+    start, size = 0, len(data)
+    while size - start >= _LIMIT:
+        end = start + _LIMIT - 1
+        while data[end] & 0xC0 == 0x80:  # inside a character: cut before it
+            end -= 1
+        if data[end - 1] in b"\\^" and end - 1 > start:
+            end -= 1
+        parts.append(data[start:end])
+        start = end
+    parts.append(data[start:])
+    return _FOLD.join(part.decode() for part in parts)
 
 
 class ContentLines:
@@ -80,20 +76,14 @@ class ContentLines:
 
     def __init__(self) -> None:
         self._lines: list[str] = []
-        self._folded: dict[str, str] = {}
-        self._texts: dict[str, str] = {}
-        self._params: dict[tuple[tuple[str, str], ...], str] = {}
 
     def add(self, name: str, value: str, params: str = "") -> None:
         """Add the property ``name`` with an encoded ``value`` and encoded ``params``."""
         line = f"{name};{params}:{value}" if params else f"{name}:{value}"
         if len(line) < _LIMIT and line.isascii():
             self._lines.append(line)
-            return
-        folded = self._folded.get(line)
-        if folded is None:
-            folded = self._folded[line] = fold(line)
-        self._lines.append(folded)
+        else:
+            self._lines.append(_folded(line))
 
     def begin(self, component: str) -> None:
         self._lines.append(f"BEGIN:{component}")
@@ -110,54 +100,96 @@ class ContentLines:
         return ("\r\n".join(self._lines) + "\r\n").encode()
 
     # -- values, encoded by icalendar's value types --------------------------------
+    # The same values come back in every event, in both of a plan's calendars and in
+    # the next plan of the same protocol: each is encoded once, in caches of bounded size.
 
-    def text(self, value: str) -> str:
+    @staticmethod
+    def text(value: str) -> str:
         """A TEXT value (RFC 5545, 3.3.11): backslash, comma, semicolon and line breaks escaped."""
-        encoded = self._texts.get(value)
-        if encoded is None:
-            encoded = self._texts[value] = icalendar.vText(value).to_ical().decode()
-        return encoded
+        return _text(value)
 
     @staticmethod
     def categories(values: Iterable[str]) -> str:
         """A CATEGORIES value: TEXT values separated by commas."""
-        encoded: bytes = icalendar.vCategory(list(values)).to_ical()
-        return encoded.decode()
+        return _categories(tuple(values))
 
     @staticmethod
     def utc(moment: dt.datetime) -> str:
         """A DATE-TIME in UTC (``20261120T120000Z``)."""
-        encoded: bytes = icalendar.vDatetime(moment.astimezone(dt.UTC)).to_ical()  # type: ignore[no-untyped-call]
-        return encoded.decode()
+        return _datetime(moment.astimezone(dt.UTC))
 
     @staticmethod
     def local(moment: dt.datetime) -> str:
         """A DATE-TIME as a wall-clock time (``20261214T093000``), for use with a TZID."""
-        encoded: bytes = icalendar.vDatetime(moment.replace(tzinfo=None)).to_ical()  # type: ignore[no-untyped-call]
-        return encoded.decode()
+        return _datetime(moment.replace(tzinfo=None))
 
     @staticmethod
     def duration(value: dt.timedelta) -> str:
         """A DURATION (``-P1D``, ``-PT2H``)."""
-        encoded: bytes = icalendar.vDuration(value).to_ical()  # type: ignore[no-untyped-call]
-        return encoded.decode()
+        return _duration(value)
 
     @staticmethod
     def integer(value: int) -> str:
-        encoded: bytes = icalendar.vInt(value).to_ical()
-        return encoded.decode()
+        return _integer(value)
 
     @staticmethod
     def address(email: str) -> str:
         """A CAL-ADDRESS: ``mailto:`` and the address."""
-        encoded: bytes = icalendar.vCalAddress(f"mailto:{email}").to_ical()
-        return encoded.decode()
+        return _address(email)
 
-    def params(self, values: Mapping[str, str]) -> str:
+    @staticmethod
+    def params(values: Mapping[str, str]) -> str:
         """Property parameters as icalendar writes them: sorted, quoted and RFC 6868-escaped."""
-        key = tuple(values.items())
-        encoded = self._params.get(key)
-        if encoded is None:
-            raw: bytes = Parameters(values).to_ical()
-            encoded = self._params[key] = raw.decode()
-        return encoded
+        return _params(tuple(values.items()))
+
+
+#: How many distinct values (and long lines) each cache keeps.
+_CACHED = 4096
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _folded(line: str) -> str:
+    return fold(line)
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _text(value: str) -> str:
+    encoded: bytes = icalendar.vText(value).to_ical()
+    return encoded.decode()
+
+
+@functools.lru_cache(maxsize=256)
+def _categories(values: tuple[str, ...]) -> str:
+    encoded: bytes = icalendar.vCategory(list(values)).to_ical()
+    return encoded.decode()
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _datetime(moment: dt.datetime) -> str:
+    """``moment``, naive or in UTC; the key is its wall-clock time, or its instant in UTC."""
+    encoded: bytes = icalendar.vDatetime(moment).to_ical()  # type: ignore[no-untyped-call]
+    return encoded.decode()
+
+
+@functools.lru_cache(maxsize=256)
+def _duration(value: dt.timedelta) -> str:
+    encoded: bytes = icalendar.vDuration(value).to_ical()  # type: ignore[no-untyped-call]
+    return encoded.decode()
+
+
+@functools.lru_cache(maxsize=256)
+def _integer(value: int) -> str:
+    encoded: bytes = icalendar.vInt(value).to_ical()
+    return encoded.decode()
+
+
+@functools.lru_cache(maxsize=256)
+def _address(email: str) -> str:
+    encoded: bytes = icalendar.vCalAddress(f"mailto:{email}").to_ical()
+    return encoded.decode()
+
+
+@functools.lru_cache(maxsize=256)
+def _params(values: tuple[tuple[str, str], ...]) -> str:
+    raw: bytes = Parameters(dict(values)).to_ical()
+    return raw.decode()

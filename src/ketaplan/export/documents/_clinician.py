@@ -181,9 +181,12 @@ class ClinicianContext:
     page_label: str
 
 
-def clinician_context(plan: Plan, now: dt.datetime) -> ClinicianContext:
-    """What the clinician documents of ``plan`` show, generated at ``now``."""
-    course = Course(plan)
+def clinician_context(
+    plan: Plan, now: dt.datetime, *, course: Course | None = None
+) -> ClinicianContext:
+    """What the clinician documents of ``plan`` show, generated at ``now``; ``course`` is ``plan``
+    laid out already (:class:`Course`), to share it between documents."""
+    course = course if course is not None else Course(plan)
     plan = course.plan  # its protocol's texts in its language
     words = course.words
     _ = words.gettext

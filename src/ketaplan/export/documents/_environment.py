@@ -18,10 +18,14 @@ import os
 import re
 import stat
 import traceback
+from collections.abc import Callable
+from gettext import NullTranslations
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.nodes
+import markupsafe
 
 from ..._i18n import DEFAULT, language
 from ...exceptions import KetaplanError, TemplateError
@@ -133,11 +137,54 @@ def _cached_environment(folder: str | None, *, markdown: bool, tag: str) -> jinj
     )
     environment.policies["ext.i18n.trimmed"] = True
     environment.globals["language"] = tag
+    translations = language(tag).translations
     environment.install_gettext_translations(  # type: ignore[attr-defined]
-        language(tag).translations, newstyle=True
+        translations, newstyle=True
     )
+    gettext, ngettext = _gettext(translations), _ngettext(translations)
+    environment.globals.update(gettext=gettext, _=gettext, ngettext=ngettext)
     environment.bytecode_cache = _bytecode_cache(environment)
     return environment
+
+
+def _gettext(translations: NullTranslations) -> Callable[..., str]:
+    """Jinja's newstyle ``gettext`` (``{% trans %}``, ``_()``) for ``translations``, with the
+    same result: the translation, marked safe where the output is autoescaped, then
+    formatted with the variables (``%%`` is ``%`` even without any). A text without
+    variables is translated once (templates translate their headings in every row)."""
+
+    @functools.lru_cache(maxsize=1024)
+    def constant(message: str, autoescape: bool) -> str:
+        text = translations.gettext(message)
+        return (markupsafe.Markup(text) if autoescape else text) % {}
+
+    @jinja2.pass_eval_context
+    def gettext(context: jinja2.nodes.EvalContext, message: str, **variables: object) -> str:
+        if not variables:
+            return constant(message, context.autoescape)
+        text = translations.gettext(message)
+        return (markupsafe.Markup(text) if context.autoescape else text) % variables
+
+    return gettext
+
+
+def _ngettext(translations: NullTranslations) -> Callable[..., str]:
+    """Jinja's newstyle ``ngettext`` (``{% pluralize %}``) for ``translations``: as
+    :func:`_gettext`, with the count as the variable ``num`` unless given."""
+
+    @jinja2.pass_eval_context
+    def ngettext(
+        context: jinja2.nodes.EvalContext,
+        singular: str,
+        plural: str,
+        count: int,
+        **variables: object,
+    ) -> str:
+        variables.setdefault("num", count)
+        text = translations.ngettext(singular, plural, count)
+        return (markupsafe.Markup(text) if context.autoescape else text) % variables
+
+    return ngettext
 
 
 class _QuietBytecodeCache(jinja2.FileSystemBytecodeCache):

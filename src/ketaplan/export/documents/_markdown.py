@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~&$])")
@@ -18,7 +19,13 @@ def markdown_escape(value: object) -> str:
     or heading marker; newlines become spaces so a value never leaves its
     table cell or list item.
     """
-    text = " ".join(str(value).split())
+    return _escape(value if type(value) is str else str(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _escape(value: str) -> str:
+    """:func:`markdown_escape` of a text; the same texts come back in every row and plan."""
+    text = " ".join(value.split())
     text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
     match = _MARKDOWN_LEADING.match(text)
     if match is None:

@@ -99,9 +99,12 @@ class PatientContext:
     timeline: Timeline | None
 
 
-def patient_context(plan: Plan, now: dt.datetime) -> PatientContext:
-    """What the patient documents of ``plan`` show, generated at ``now``."""
-    course = Course(plan)
+def patient_context(
+    plan: Plan, now: dt.datetime, *, course: Course | None = None
+) -> PatientContext:
+    """What the patient documents of ``plan`` show, generated at ``now``; ``course`` is ``plan``
+    laid out already (:class:`Course`), to share it between documents."""
+    course = course if course is not None else Course(plan)
     plan = course.plan  # its protocol's texts in its language
     head = heading(course, now, course.words.gettext("Your treatment plan"))
     glance = []
