@@ -73,25 +73,41 @@ def route_sources() -> dict[str, str]:
 
 
 @functools.cache
+def _builtin_names() -> tuple[str, ...]:
+    """The names of the built-in protocols (each file is named after its protocol)."""
+    folder = _data("protocols")
+    return tuple(
+        sorted(
+            entry.name.removesuffix(".toml")
+            for entry in folder.iterdir()
+            if entry.name.endswith(".toml")
+        )
+    )
+
+
+@functools.cache
+def _builtin(name: str) -> Protocol:
+    """The built-in protocol ``name``, read from its own file only (a plan needs one)."""
+    entry = _data("protocols").joinpath(f"{name}.toml")
+    data = tomllib.loads(entry.read_text(encoding="utf-8"))
+    protocol = protocol_from_toml(data, f"protocol {name}.toml")
+    if protocol.name != name:  # pragma: no cover - the package's own files
+        raise SpecError("protocol.name", protocol.name, f"the file {name}.toml names it {name!r}")
+    return protocol
+
+
 def builtin_protocols() -> dict[str, Protocol]:
     """The built-in protocols by name, in name order."""
-    folder = _data("protocols")
-    found = {}
-    for entry in sorted(folder.iterdir(), key=lambda item: item.name):
-        if entry.name.endswith(".toml"):
-            data = tomllib.loads(entry.read_text(encoding="utf-8"))
-            protocol = protocol_from_toml(data, f"protocol {entry.name}")
-            found[protocol.name] = protocol
-    return found
+    return {name: _builtin(name) for name in _builtin_names()}
 
 
 def load_protocol(reference: str, *, base: Path | None = None) -> Protocol:
     """A built-in protocol by name, or a protocol file by path (relative to ``base``):
     a ``.toml`` protocol file, or a ``.json`` FHIR R4 PlanDefinition as
     :func:`ketaplan.protocol_to_fhir` writes it."""
-    known = builtin_protocols()
+    known = _builtin_names()
     if reference in known:
-        return known[reference]
+        return _builtin(reference)
     if reference.endswith((".toml", ".json")) or "/" in reference or "\\" in reference:
         path = Path(reference)
         if base is not None and not path.is_absolute():

@@ -137,11 +137,14 @@ def _clinic(table: Table, timezone: str, *, base: Path, start: dt.date) -> Clini
 
 def _bookings(table: Table, base: Path, start: dt.date, timezone: str) -> tuple[Busy, ...]:
     """The busy intervals of every .ics file in ``busy``, paths relative to the plan file."""
+    names = table.strings("busy")
+    if not names:
+        return ()
+    from ._busy import read_busy  # the calendar parser and its recurrences: busy files only
+
     zone = zoneinfo.ZoneInfo(timezone)
     found: list[Busy] = []
-    from ._busy import read_busy  # recurring-ical-events and the parser: only for busy files
-
-    for name in table.strings("busy"):
+    for name in names:
         found.extend(read_busy(base / name, start=start, zone=zone, field=table.field("busy")))
     return tuple(found)
 
