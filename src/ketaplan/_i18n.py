@@ -164,25 +164,19 @@ class Language:
         """``"Tuesday 16 February 2027"``; fr-CA ``"mardi 16 février 2027"``."""
         if self.english:
             return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
-        from babel.dates import format_date
-
-        return format_date(day, self._first(day, "full"), locale=self.locale)
+        return _date(self.tag, "full", _day(day))
 
     def short_date(self, day: dt.date) -> str:
         """``"Tue 16 Feb 2027"``; fr-CA ``"mar. 16 févr. 2027"``."""
         if self.english:
             return f"{_DAYS[day.weekday()][:3]} {day.day} {_MONTHS[day.month - 1][:3]} {day.year}"
-        from babel.dates import format_date
-
-        return format_date(day, self._first(day, "EEE d MMM y"), locale=self.locale)
+        return _date(self.tag, "EEE d MMM y", _day(day))
 
     def day_month_year(self, day: dt.date) -> str:
         """``"16 February 2027"``; fr-CA ``"16 février 2027"``."""
         if self.english:
             return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
-        from babel.dates import format_date
-
-        return format_date(day, self._first(day, "long"), locale=self.locale)
+        return _date(self.tag, "long", _day(day))
 
     def _first(self, day: dt.date, form: str) -> str:
         """The Babel pattern ``form`` (a pattern, or a width such as ``"full"``), with the first
@@ -196,9 +190,7 @@ class Language:
         """``"February 2027"``; fr-CA ``"février 2027"``."""
         if self.english:
             return f"{_MONTHS[day.month - 1]} {day.year}"
-        from babel.dates import format_date
-
-        return format_date(day, "LLLL y", locale=self.locale)
+        return _date(self.tag, "LLLL y", dt.date(day.year, day.month, 1))
 
     def month_name(self, month: int) -> str:
         """``"February"``; fr-CA ``"février"`` (as it stands alone)."""
@@ -223,9 +215,11 @@ class Language:
         if self.english:
             return f"{moment:%H:%M}"
         time = moment.time() if isinstance(moment, dt.datetime) else moment
-        from babel.dates import format_time
+        if time.tzinfo is not None:  # aware times compare by instant: not a key
+            from babel.dates import format_time
 
-        return format_time(time, self._clock, locale=self.locale)
+            return format_time(time, self._clock, locale=self.locale)
+        return _time(self.tag, time)
 
     def number(self, value: decimal.Decimal | int) -> str:
         """A number as entered, in the locale's form, its digits kept: ``"0.50"``; fr-CA ``"0,50"``."""
@@ -279,6 +273,36 @@ class Language:
         if rest or not hours:
             parts.append(f"{rest} min")
         return sign + " ".join(parts)
+
+
+# Babel's forms are slow to apply (a pattern parsed, the locale's data looked up) and
+# the same dates and times come back in every document and calendar of a plan: each
+# is formatted once, in caches of bounded size (a worker writes thousands of plans).
+_FORMS = 4096
+
+
+def _day(day: dt.date) -> dt.date:
+    """``day`` as a date (the date of a datetime, which Babel formats as its date): a
+    datetime is not a key, two of them at the same instant being equal."""
+    return day if type(day) is dt.date else dt.date(day.year, day.month, day.day)
+
+
+@functools.lru_cache(maxsize=_FORMS)
+def _date(tag: str, form: str, day: dt.date) -> str:
+    """``day`` in the Babel pattern or width ``form`` of the language ``tag``."""
+    from babel.dates import format_date
+
+    words = language(tag)
+    return format_date(day, words._first(day, form), locale=words.locale)
+
+
+@functools.lru_cache(maxsize=_FORMS)
+def _time(tag: str, time: dt.time) -> str:
+    """The wall-clock ``time`` (naive) in the language ``tag``."""
+    from babel.dates import format_time
+
+    words = language(tag)
+    return format_time(time, words._clock, locale=words.locale)
 
 
 @functools.cache

@@ -21,13 +21,28 @@ BLANK = "_" * 10
 
 def zone_name(moment: dt.datetime, words: Language) -> str:
     """The zone's abbreviation at ``moment`` (``"EST"``; fr-CA ``"HNE"``), or its UTC offset."""
-    if not words.english and isinstance(moment.tzinfo, zoneinfo.ZoneInfo):
-        from babel.dates import get_timezone_name
+    zone = moment.tzinfo
+    if not words.english and isinstance(zone, zoneinfo.ZoneInfo):
+        # Babel's name depends on the zone and on whether it keeps summer time then:
+        # looked up once for each, not for each moment.
+        key = (zone.key, moment.dst(), words.tag)
+        name = _ZONE_NAMES.get(key, "")
+        if name == "" or zone.key is None:
+            from babel.dates import get_timezone_name
 
-        name = get_timezone_name(moment, "short", locale=words.locale)
-        if not name.startswith(("GMT", "UTC", "UTC")):
+            name = get_timezone_name(moment, "short", locale=words.locale)
+            if name.startswith(("GMT", "UTC", "UTC")):  # only an offset: the zone's own
+                name = None
+            if len(_ZONE_NAMES) >= 256:
+                _ZONE_NAMES.clear()
+            _ZONE_NAMES[key] = name
+        if name is not None:
             return name
     return moment.tzname() or f"{moment:%z}"
+
+
+#: Babel's short zone names by zone, summer time and language (None: only an offset).
+_ZONE_NAMES: dict[tuple[str, dt.timedelta | None, str], str | None] = {}
 
 
 def span(start: dt.datetime, end: dt.datetime, words: Language, *, with_zone: bool) -> str:
