@@ -823,3 +823,53 @@ def test_the_example_letterhead_keeps_the_html_self_contained(render: Render) ->
     assert "Lakeside Wellness Clinic 100 Queen St W, Toronto" in page.text
     assert not {"script", "link", "img"} & set(page.tags)
     assert [] == fetched(page)
+
+
+@pytest.mark.parametrize("language", ["en", "fr-CA"])
+def test_render_outputs_writes_the_documents_each_renderer_gives(language: str) -> None:
+    """The documents of render_outputs, which lays a plan out once for all four, are the
+    bytes each render function gives on its own, in either language."""
+    from ketaplan._write import render_outputs
+
+    plan = attrs.evolve(
+        ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW), language=language
+    )
+    files = render_outputs(plan, now=NOW)
+    expected = {
+        f"{plan.id}-patient.html": ketaplan.render_patient_html(plan, now=NOW),
+        f"{plan.id}-patient.md": ketaplan.render_patient_markdown(plan, now=NOW),
+        f"{plan.id}-clinician.html": ketaplan.render_clinician_html(plan, now=NOW),
+        f"{plan.id}-clinician.md": ketaplan.render_clinician_markdown(plan, now=NOW),
+    }
+    assert {name: text.encode() for name, text in expected.items()} == {
+        name: files[name] for name in expected
+    }
+
+
+@pytest.mark.parametrize("render", ALL_RENDERERS, ids=lambda f: f.__name__)
+def test_templates_compiled_in_one_language_are_not_served_in_another(
+    render: Render, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Headings are translated as a template is compiled: a French document rendered after
+    the English one was compiled into the same cache folder is the French document a fresh
+    cache gives, and the English one stays English."""
+    from ketaplan.export.documents import _environment
+
+    english = ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW)
+    french = attrs.evolve(english, language="fr-CA")
+
+    def fresh(cache: Path, plan: ketaplan.Plan) -> str:
+        """``plan`` rendered by environments made anew, compiled code kept in ``cache``."""
+        monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+        _environment._cached_environment.cache_clear()
+        return render(plan, now=NOW)
+
+    try:
+        expected_french = fresh(tmp_path / "alone", french)
+        shared = tmp_path / "shared"
+        first_english = fresh(shared, english)
+        assert expected_french == fresh(shared, french)
+        assert first_english == fresh(shared, english)
+        assert first_english != expected_french
+    finally:
+        _environment._cached_environment.cache_clear()

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.ext
 import jinja2.nodes
 import markupsafe
 
@@ -116,7 +117,9 @@ def _cached_environment(folder: str | None, *, markdown: bool, tag: str) -> jinj
     the folder can extend the shipped template it replaces. Templates mark
     their texts for translation with ``jinja2.ext.i18n`` (``{% trans %}``,
     ``_()``), whitespace trimmed, translated into the language ``tag``, which
-    they see as ``language`` (``<html lang="{{ language }}">``).
+    they see as ``language`` (``<html lang="{{ language }}">``). A
+    ``{% trans %}`` text without variables is translated as the template is
+    compiled (:class:`_CompiledTranslations`).
     """
     shipped = jinja2.PackageLoader("ketaplan", "templates")
     loaders: list[jinja2.BaseLoader] = [jinja2.PrefixLoader({"ketaplan": shipped}), shipped]
@@ -127,7 +130,7 @@ def _cached_environment(folder: str | None, *, markdown: bool, tag: str) -> jinj
     )
     environment = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
-        extensions=["jinja2.ext.i18n"],
+        extensions=[_CompiledTranslations],
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -138,6 +141,7 @@ def _cached_environment(folder: str | None, *, markdown: bool, tag: str) -> jinj
     environment.policies["ext.i18n.trimmed"] = True
     environment.globals["language"] = tag
     translations = language(tag).translations
+    environment.extend(ketaplan_translations=translations)
     environment.install_gettext_translations(  # type: ignore[attr-defined]
         translations, newstyle=True
     )
@@ -145,6 +149,41 @@ def _cached_environment(folder: str | None, *, markdown: bool, tag: str) -> jinj
     environment.globals.update(gettext=gettext, _=gettext, ngettext=ngettext)
     environment.bytecode_cache = _bytecode_cache(environment)
     return environment
+
+
+class _CompiledTranslations(jinja2.ext.InternationalizationExtension):
+    """``jinja2.ext.i18n``, where a ``{% trans %}`` text without variables is translated when
+    the template is compiled rather than each time it is shown (a heading in a table's
+    every row): an environment has one language. The output is the same: the translation
+    is marked safe where the output is autoescaped, ``%%`` is ``%``, and Jinja applies the
+    environment's ``finalize`` (Markdown escaping) to it as it would at rendering."""
+
+    def _make_node(
+        self,
+        singular: str,
+        plural: str | None,
+        context: str | None,
+        variables: dict[str, jinja2.nodes.Expr],
+        plural_expr: jinja2.nodes.Expr | None,
+        vars_referenced: bool,
+        num_called_num: bool,
+    ) -> jinja2.nodes.Output:
+        translations = getattr(self.environment, "ketaplan_translations", None)
+        if (
+            translations is not None
+            and self.environment.newstyle_gettext  # type: ignore[attr-defined]
+            and context is None
+            and plural_expr is None
+            and not variables
+        ):
+            with contextlib.suppress(TypeError, ValueError, KeyError):  # left to rendering
+                text = translations.gettext(singular) % {}
+                return jinja2.nodes.Output(
+                    [jinja2.nodes.MarkSafeIfAutoescape(jinja2.nodes.Const(text))]
+                )
+        return super()._make_node(
+            singular, plural, context, variables, plural_expr, vars_referenced, num_called_num
+        )
 
 
 def _gettext(translations: NullTranslations) -> Callable[..., str]:
@@ -228,8 +267,13 @@ def _bytecode_cache(environment: jinja2.Environment) -> jinja2.BytecodeCache | N
 
 
 def _fingerprint(environment: jinja2.Environment) -> str:
-    """A short digest of the settings of ``environment`` that change its compiled code."""
+    """A short digest of the settings of ``environment`` that change its compiled code,
+    its language's translations among them."""
+    translations = getattr(environment, "ketaplan_translations", None)
+    catalogue = getattr(translations, "_catalog", {})
     settings = (
+        environment.globals.get("language"),
+        sorted((repr(key), repr(value)) for key, value in catalogue.items()),
         sorted(environment.extensions),
         sorted((key, repr(value)) for key, value in environment.policies.items()),
         bool(environment.autoescape),
