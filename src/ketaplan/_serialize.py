@@ -459,14 +459,13 @@ def _out(value: Any) -> Any:
         return str(value)
     if isinstance(value, PerWeek | Every | Taper | Offsets):
         return _cadence_out(value)
+    if isinstance(value, Protocol):  # written once: see plan_to_json
+        return _PROTOCOL
     out = {field.name: _out(getattr(value, field.name)) for field in attrs.fields(type(value))}
     if isinstance(value, Clinic):
         out["hours"] = {d.name: [str(h) for h in p] for d, p in value.hours.items()}
         if not value.email:  # a plan saved before clinics had an email reads the same
             del out["email"]
-    elif isinstance(value, Protocol):
-        if not value.translations:  # a protocol in English only reads as one saved before
-            del out["translations"], out["translated_from"]
     elif isinstance(value, Plan) and value.language == DEFAULT_LANGUAGE:
         del out["language"]  # an English plan reads as one saved before languages
     return out
@@ -576,7 +575,23 @@ def plan_to_json(plan: Plan) -> str:
     """
     body = _out(plan)
     document = {"format": FORMAT, "version": VERSION, **body}
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    # The protocol, the same in a batch's every plan of it, is written once: the first
+    # place holder is the protocol's (only the plan id, a plain name, comes before it).
+    return text.replace(json.dumps(_PROTOCOL), _protocol_json(plan.protocol), 1)
+
+
+#: What stands for the protocol in a plan's JSON until its text replaces it.
+_PROTOCOL = "\x00protocol\x00"
+
+
+@functools.lru_cache(maxsize=16)
+def _protocol_json(protocol: Protocol) -> str:
+    """``protocol`` as JSON text, indented as a plan's protocol is."""
+    out = {field.name: _out(getattr(protocol, field.name)) for field in attrs.fields(Protocol)}
+    if not protocol.translations:  # a protocol in English only reads as one saved before
+        del out["translations"], out["translated_from"]
+    return json.dumps(out, indent=2, ensure_ascii=False).replace("\n", "\n  ")
 
 
 def plan_from_json(text: str | bytes) -> Plan:
