@@ -58,8 +58,10 @@ def render(templates: Templates, name: str, context: object, *, tag: str = DEFAU
         raise _template_error(folder, error, filename, line) from None
     # Templates use Jinja's whitespace control loosely; the output has no
     # trailing spaces, no runs of blank lines and exactly one final newline.
-    lines = [line.rstrip() for line in text.splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n") + "\n"
+    text = "\n".join([line.rstrip() for line in text.splitlines()])
+    while "\n\n\n" in text:  # a run of newlines shortened until it is two
+        text = text.replace("\n\n\n", "\n\n")
+    return text.strip("\n") + "\n"
 
 
 def _template_frame(error: BaseException) -> tuple[str, int] | None:
