@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import functools
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -105,18 +104,22 @@ class Own:
 
 class _ClinicFacts:
     """What the rules learn of one clinic's days and times, shared by every plan made for
-    it in a row (a clinic books many): which days are closed and when a session of a
-    given length may start. Bounded: cleared when it grows past :data:`_FACTS`."""
+    it in a row (a clinic books many): which days are closed, when a session of a given
+    length may start and the times to try on a weekday. Bounded: cleared when it grows
+    past :data:`_FACTS`; the rules of a plan keep nothing of their own, so a process that
+    plans for thousands of patients does not grow."""
 
     def __init__(self, clinic: Clinic) -> None:
         self.clinic = weakref.ref(clinic)
         self.closed: dict[dt.date, str | None] = {}
         self.at: dict[tuple[dt.date, dt.time, dt.timedelta], dt.datetime | str] = {}
+        self.times: dict[tuple[int, dt.timedelta, dt.time], list[dt.time]] = {}
 
     def bound(self) -> None:
-        if len(self.closed) + len(self.at) > _FACTS:
+        if len(self.closed) + len(self.at) + len(self.times) > _FACTS:
             self.closed.clear()
             self.at.clear()
+            self.times.clear()
 
 
 #: How many facts about a clinic are kept at most (a few years of days and times).
@@ -163,7 +166,6 @@ class Rules:
 
     # -- days and times ------------------------------------------------------------
 
-    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one Rules per plan, bounded
     def closed(self, day: dt.date) -> str | None:
         """Why no session can be on ``day``, or ``None``."""
         if day < self.start:
@@ -196,9 +198,13 @@ class Rules:
     def times(self, day: dt.date, template: SessionTemplate, preferred: dt.time) -> list[dt.time]:
         """The times ``template`` may start on ``day``: ``preferred`` first, then the
         15-minute grid inside opening hours, nearest ``preferred`` first."""
-        return self._times(Weekday(day.weekday()), template.duration, preferred)
+        facts, fact = self._facts, (day.weekday(), template.duration, preferred)
+        found = facts.times.get(fact)
+        if found is None:
+            facts.bound()
+            found = facts.times[fact] = self._times(Weekday(day.weekday()), *fact[1:])
+        return found
 
-    @functools.lru_cache(maxsize=256)  # noqa: B019 - one Rules per plan, bounded
     def _times(self, weekday: Weekday, duration: dt.timedelta, preferred: dt.time) -> list[dt.time]:
         grid: set[dt.time] = set()
         for period in self.clinic.hours.get(weekday, ()):
