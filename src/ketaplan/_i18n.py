@@ -213,7 +213,7 @@ class Language:
     def clock(self, moment: dt.time | dt.datetime) -> str:
         """A wall-clock time: ``"09:30"``; fr-CA ``"9 h 30"``."""
         if self.english:
-            return f"{moment:%H:%M}"
+            return f"{moment.hour:02d}:{moment.minute:02d}"
         time = moment.time() if isinstance(moment, dt.datetime) else moment
         if time.tzinfo is not None:  # aware times compare by instant: not a key
             from babel.dates import format_time

@@ -181,6 +181,10 @@ class ClinicianContext:
     page_label: str
 
 
+_Records = tuple[tuple[DoseRow, ...], tuple[DerivedRow, ...]]
+"""A dosing session's dose fields with their entries, and the values derived from them."""
+
+
 def clinician_context(
     plan: Plan, now: dt.datetime, *, course: Course | None = None
 ) -> ClinicianContext:
@@ -231,8 +235,18 @@ def clinician_context(
                 pending=course.pending(name),
             )
         )
+    plan_wide: list[_Records] = []
+
+    def records(session: Session) -> _Records:
+        own = course.own_doses(session)
+        if own:
+            return _dose_records(course, course.dose_entries(session), own)
+        if not plan_wide:  # the same for every session without entries of its own
+            plan_wide.append(_dose_records(course, course.dose_entries(None), {}))
+        return plan_wide[0]
+
     dosing = tuple(
-        _dosing_block(course, session)
+        _dosing_block(course, session, records(session))
         for session in course.sessions
         if session.kind is SessionKind.DOSING
     )
@@ -413,30 +427,14 @@ def _derived_rule(
     return words.gettext("%(product)s, in %(unit)s") % {"product": product, "unit": unit}
 
 
-def _dosing_block(course: Course, session: Session) -> DosingBlock:
+def _dose_records(
+    course: Course, entries: dict[str, Quantity], own: dict[str, Quantity]
+) -> _Records:
+    """The dose fields of a session with its ``entries`` (``own`` those made for it alone),
+    and the values derived from them."""
     plan = course.plan
     words = course.words
     _ = words.gettext
-    template = plan.template(session)
-    zone = course.zone
-    start = course.local(session.start)
-    record = session.status in (SessionStatus.SCHEDULED, SessionStatus.COMPLETED)
-    checkpoints = []
-    for checkpoint in template.checkpoints:
-        moment = elapsed(session.start, checkpoint.at, zone)
-        time = words.clock(moment)
-        if moment.date() != start.date():
-            time = f"{words.short_date(moment.date())} {time}"
-        checkpoints.append(
-            CheckpointRow(
-                time=f"{time} {zone_name(moment, words)}",
-                offset=f"+{words.duration(checkpoint.at)}",
-                label=checkpoint.label,
-                sources=", ".join(checkpoint.sources),
-            )
-        )
-    entries = course.dose_entries(session)
-    own = course.own_doses(session)
     doses = tuple(
         _dose_row(
             field,
@@ -462,6 +460,37 @@ def _dosing_block(course: Course, session: Session) -> DosingBlock:
         )
         for rule in plan.protocol.route.derived
     )
+    return doses, derived
+
+
+def _dosing_block(
+    course: Course,
+    session: Session,
+    records: _Records,
+) -> DosingBlock:
+    """One dosing session as a form; ``records`` are its dose fields and derived values."""
+    plan = course.plan
+    words = course.words
+    _ = words.gettext
+    template = course.template(session)
+    zone = course.zone
+    start = course.local(session.start)
+    record = session.status in (SessionStatus.SCHEDULED, SessionStatus.COMPLETED)
+    checkpoints = []
+    for checkpoint in template.checkpoints:
+        moment = elapsed(session.start, checkpoint.at, zone)
+        time = words.clock(moment)
+        if moment.date() != start.date():
+            time = f"{words.short_date(moment.date())} {time}"
+        checkpoints.append(
+            CheckpointRow(
+                time=f"{time} {zone_name(moment, words)}",
+                offset=f"+{words.duration(checkpoint.at)}",
+                label=checkpoint.label,
+                sources=", ".join(checkpoint.sources),
+            )
+        )
+    doses, derived = records
     form = plan.protocol.monitoring_form
     due = None
     if form is not None:

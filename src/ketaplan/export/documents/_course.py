@@ -18,7 +18,7 @@ import attrs
 from ..._dosing import DerivedValue, DoseField, Quantity
 from ..._i18n import Language, language
 from ..._plan import Plan, localized
-from ..._protocol import SessionKind
+from ..._protocol import SessionKind, SessionTemplate
 from ..._session import Session, SessionStatus
 from ._format import check_aware, stamp, zone_place
 
@@ -61,14 +61,28 @@ class Course:
         self._fields: dict[str, DoseField] = {
             field.name: field for field in plan.protocol.route.dose_fields
         }
+        self._templates: dict[str, SessionTemplate] = {}
+        for template in plan.protocol.sessions:  # the first of a name, as Protocol.template
+            self._templates.setdefault(template.name, template)
+        self._titles: dict[str, str] = {}
 
     def local(self, moment: dt.datetime) -> dt.datetime:
         """``moment`` in the clinic's zone."""
         return moment.astimezone(self.zone)
 
+    def template(self, session: Session) -> SessionTemplate:
+        """The session template ``session`` follows."""
+        return self._templates[session.template]
+
     def title(self, session: Session) -> str:
         """``"IV infusion session (2 of 6)"``."""
-        template = self.plan.template(session)
+        title = self._titles.get(session.key)
+        if title is None:
+            title = self._titles[session.key] = self._title(session)
+        return title
+
+    def _title(self, session: Session) -> str:
+        template = self.template(session)
         total = self._counts.get((session.phase, session.kind), 0)
         if total <= 1:
             return template.title
@@ -86,8 +100,11 @@ class Course:
         """The dose entries made for ``session`` alone, by field name."""
         return self._own.get(session.key, {})
 
-    def dose_entries(self, session: Session) -> dict[str, Quantity]:
-        """The dose values entered for ``session``: plan-wide entries, then the session's own."""
+    def dose_entries(self, session: Session | None) -> dict[str, Quantity]:
+        """The dose values entered for ``session``: plan-wide entries, then the session's own
+        (``None``: the plan-wide entries only)."""
+        if session is None:
+            return dict(self._plan_wide)
         return {**self._plan_wide, **self.own_doses(session)}
 
     def derived(self, entries: dict[str, Quantity]) -> list[DerivedValue]:

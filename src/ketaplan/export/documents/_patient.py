@@ -180,7 +180,7 @@ def _weeks(course: Course, sessions: Sequence[Session]) -> tuple[Week, ...]:
     weeks: dict[dt.date, list[PatientRow]] = {}
     for session in sessions:
         start, end = course.local(session.start), course.local(session.end)
-        template = course.plan.template(session)
+        template = course.template(session)
         notes = []
         if session.status is not SessionStatus.SCHEDULED:
             notes.append(words.gettext(_STATUS[session.status]))
