@@ -873,3 +873,29 @@ def test_templates_compiled_in_one_language_are_not_served_in_another(
         assert first_english != expected_french
     finally:
         _environment._cached_environment.cache_clear()
+
+
+def test_the_renderers_caches_have_a_size_limit() -> None:
+    """Every cache the calendar and document renderers keep has a size limit, so a worker
+    that writes thousands of plans does not grow; those made once per language hold no
+    more than the languages."""
+    from ketaplan import _i18n, _serialize
+    from ketaplan._write import render_outputs
+    from ketaplan.export import _lines
+    from ketaplan.export.documents import _environment, _format, _markdown
+
+    plan = ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW)
+    for language in _i18n.LANGUAGES:
+        render_outputs(attrs.evolve(plan, language=language), now=NOW)
+    caches = {
+        f"{module.__name__}.{name}": value.cache_info()
+        for module in (_i18n, _serialize, _lines, _environment, _format, _markdown)
+        for name, value in vars(module).items()
+        if hasattr(value, "cache_info") and value.__module__ == module.__name__
+    }
+    per_language = {"ketaplan._i18n.language", "ketaplan._i18n._translations"}
+    assert len(caches) > len(per_language)
+    assert [] == [
+        name for name, info in caches.items() if info.maxsize is None and name not in per_language
+    ]
+    assert all(caches[name].currsize <= len(_i18n.LANGUAGES) for name in per_language)

@@ -191,20 +191,23 @@ class _CompiledTranslations(jinja2.ext.InternationalizationExtension):
 def _gettext(translations: NullTranslations) -> Callable[..., str]:
     """Jinja's newstyle ``gettext`` (``{% trans %}``, ``_()``) for ``translations``, with the
     same result: the translation, marked safe where the output is autoescaped, then
-    formatted with the variables (``%%`` is ``%`` even without any). A text without
-    variables is translated once (templates translate their headings in every row)."""
+    formatted with the variables (``%%`` is ``%`` even without any). Each text is
+    translated once (templates translate some texts in every row)."""
+
+    @functools.lru_cache(maxsize=1024)
+    def translated(message: str, autoescape: bool) -> str:
+        text = translations.gettext(message)
+        return markupsafe.Markup(text) if autoescape else text
 
     @functools.lru_cache(maxsize=1024)
     def constant(message: str, autoescape: bool) -> str:
-        text = translations.gettext(message)
-        return (markupsafe.Markup(text) if autoescape else text) % {}
+        return translated(message, autoescape) % {}
 
     @jinja2.pass_eval_context
     def gettext(context: jinja2.nodes.EvalContext, message: str, **variables: object) -> str:
         if not variables:
             return constant(message, context.autoescape)
-        text = translations.gettext(message)
-        return (markupsafe.Markup(text) if context.autoescape else text) % variables
+        return translated(message, context.autoescape) % variables
 
     return gettext
 
