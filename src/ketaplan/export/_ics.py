@@ -72,6 +72,13 @@ class _View:
         self.words = language(plan.language)
         self._counts: collections.Counter[tuple[str, SessionKind]] | None = None
         self._modified: dict[str, dt.datetime] | None = None
+        self._templates: dict[str, SessionTemplate] = {}
+        for template in self.plan.protocol.sessions:  # the first of a name, as Protocol.template
+            self._templates.setdefault(template.name, template)
+
+    def template(self, session: Session) -> SessionTemplate:
+        """The session template ``session`` follows, in the plan's language."""
+        return self._templates[session.template]
 
     def count(self, session: Session) -> int:
         """How many sessions of ``session``'s kind its phase has."""
@@ -286,7 +293,7 @@ def _summary(plan: Plan, session: Session, privacy: str, view: _View | None) -> 
         return words.gettext("Appointment")
     if privacy == "standard":
         return words.kind(session.kind)
-    template = plan.template(session)
+    template = view.template(session) if view is not None else plan.template(session)
     total = (
         view.count(session) if view is not None else plan.phase_count(session.phase, session.kind)
     )
@@ -387,7 +394,7 @@ def instructions(
 
 def _location(view: _View, session: Session) -> str:
     plan = view.plan
-    setting = plan.template(session).setting
+    setting = view.template(session).setting
     if setting == "home":
         return view.words.gettext("At home")
     if setting == "telehealth":
@@ -420,14 +427,14 @@ def event(view: _View, session: Session) -> Event:
         alarms=alarms,
         organizer=clinic.email,
         organizer_name=clinic.name if view.privacy != "minimal" else "",
-        resource=plan.template(session).resource
+        resource=view.template(session).resource
         if view.audience == "clinic" and not cancelled
         else "",
     )
 
 
 def _alarm_text(view: _View, session: Session, title: str) -> str:
-    preparation, _ = instructions(view.plan.template(session), view.privacy, view.words)
+    preparation, _ = instructions(view.template(session), view.privacy, view.words)
     if (
         preparation
         and preparation[0] != view.words.gettext(PREPARE_POINTER)
