@@ -30,6 +30,7 @@ import markupsafe
 
 from ..._i18n import DEFAULT, language
 from ...exceptions import KetaplanError, TemplateError
+from . import _markdown
 from ._markdown import markdown_escape
 
 Templates = str | os.PathLike[str] | None
@@ -273,12 +274,16 @@ def _bytecode_cache(environment: jinja2.Environment) -> jinja2.BytecodeCache | N
 
 def _fingerprint(environment: jinja2.Environment) -> str:
     """A short digest of the settings of ``environment`` that change its compiled code,
-    its language's translations among them."""
+    its language's translations and the Markdown escaping among them."""
     translations = getattr(environment, "ketaplan_translations", None)
     catalogue = getattr(translations, "_catalog", {})
+    # Jinja applies ``finalize`` to constant texts as it compiles: how Markdown is escaped.
+    escape = _markdown._escape.__wrapped__.__code__
     settings = (
         environment.globals.get("language"),
         sorted((repr(key), repr(value)) for key, value in catalogue.items()),
+        (escape.co_code, escape.co_consts, _markdown._MARKDOWN_SPECIAL.pattern),
+        _markdown._MARKDOWN_LEADING.pattern,
         sorted(environment.extensions),
         sorted((key, repr(value)) for key, value in environment.policies.items()),
         bool(environment.autoescape),
