@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
 
 from ._clinic import Clinic
@@ -109,8 +108,7 @@ class _ClinicFacts:
     past :data:`_FACTS`; the rules of a plan keep nothing of their own, so a process that
     plans for thousands of patients does not grow."""
 
-    def __init__(self, clinic: Clinic) -> None:
-        self.clinic = weakref.ref(clinic)
+    def __init__(self) -> None:
         self.closed: dict[dt.date, str | None] = {}
         self.at: dict[tuple[dt.date, dt.time, dt.timedelta], dt.datetime | str] = {}
         self.times: dict[tuple[int, dt.timedelta, dt.time], list[dt.time]] = {}
@@ -124,18 +122,18 @@ class _ClinicFacts:
 
 #: How many facts about a clinic are kept at most (a few years of days and times).
 _FACTS = 50_000
-#: The facts of the last clinics planned for, newest last (few: a process serves one
-#: clinic or a handful, and a clinic is recognised by identity, never by its contents).
-_KNOWN: list[_ClinicFacts] = []
+#: The facts of the last clinics planned for, newest last. A clinic is known by what the
+#: facts depend on (its zone, holidays, closures and hours), so that plans read one by
+#: one from files, each with a clinic of its own that is the same, share them.
+_KNOWN: dict[tuple[object, ...], _ClinicFacts] = {}
 
 
 def _facts(clinic: Clinic) -> _ClinicFacts:
-    for facts in _KNOWN:
-        if facts.clinic() is clinic:
-            return facts
-    facts = _ClinicFacts(clinic)
-    _KNOWN.append(facts)
-    del _KNOWN[:-4]
+    key = (clinic.timezone, clinic.holidays, clinic.closures, tuple(clinic.hours.items()))
+    facts = _KNOWN.pop(key, None) or _ClinicFacts()
+    _KNOWN[key] = facts
+    while len(_KNOWN) > 8:
+        del _KNOWN[next(iter(_KNOWN))]
     return facts
 
 
