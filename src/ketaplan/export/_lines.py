@@ -143,16 +143,19 @@ class ContentLines:
         return _params(tuple(values.items()))
 
 
-#: How many distinct values (and long lines) each cache keeps.
+#: How many distinct values each cache keeps. Texts and long lines (a description can
+#: be a kilobyte) are fewer: about what a few plans' calendars hold, the texts they share
+#: being what comes back; about 1 MB each when full.
 _CACHED = 4096
+_CACHED_TEXTS = 1024
 
 
-@functools.lru_cache(maxsize=_CACHED)
+@functools.lru_cache(maxsize=_CACHED_TEXTS)
 def _folded(line: str) -> str:
     return fold(line)
 
 
-@functools.lru_cache(maxsize=_CACHED)
+@functools.lru_cache(maxsize=_CACHED_TEXTS)
 def _text(value: str) -> str:
     encoded: bytes = icalendar.vText(value).to_ical()
     return encoded.decode()

@@ -22,7 +22,7 @@ def markdown_escape(value: object) -> str:
     return _escape(value if type(value) is str else str(value))
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=2048)
 def _escape(value: str) -> str:
     """:func:`markdown_escape` of a text; the same texts come back in every row and plan."""
     text = " ".join(value.split())
