@@ -552,3 +552,27 @@ def test_mutated_saved_plans_load_equal_or_give_one_readable_line() -> None:
             outcomes["loaded"] += 1
     assert outcomes["loaded"] > 50, outcomes
     assert outcomes["refused"] > 500, outcomes
+
+
+def test_a_plan_is_saved_the_same_whether_its_protocol_was_written_before() -> None:
+    """A protocol's JSON is written once and reused for the next plan with an equal
+    protocol: each plan's text is its content laid out as json.dumps lays it out, the
+    same as with nothing kept, and a patient whose name and reference look like the
+    stand-in for the protocol loads back as given."""
+    from ketaplan._serialize import _protocol_json
+
+    first = ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW)
+    second = attrs.evolve(
+        ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW),
+        id="lakeside-iv-0108",
+        patient=ketaplan.Patient(name="\x00protocol\x00", ref='"\x00protocol\x00"'),
+    )
+    assert first.protocol == second.protocol
+    assert first.protocol is not second.protocol
+    _protocol_json.cache_clear()
+    fresh = ketaplan.plan_to_json(second)
+    ketaplan.plan_to_json(first)
+    kept = ketaplan.plan_to_json(second)
+    assert fresh == kept
+    assert json.dumps(json.loads(kept), indent=2, ensure_ascii=False) + "\n" == kept
+    assert second == ketaplan.plan_from_json(kept)
