@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ._ledger import Ledger
-from ._plan import Plan, localized
+from ._plan import Plan
 from ._revise import reconcile, replan
 from ._serialize import plan_to_json
 from ._store import (
@@ -43,15 +43,12 @@ def render_outputs(
     from .export.documents._render import render_documents
 
     templates = templates or plan.documents.templates or None
-    # What the patient and the clinician read: the protocol's texts put into the plan's
-    # language once for all of them (the saved plan keeps the protocol as it was given).
-    shown = localized(plan)
     files = {
-        f"{plan.id}.ics": render_ics(shown, now=now),
-        f"{plan.id}-clinic.ics": render_ics(shown, now=now, audience="clinic"),
+        f"{plan.id}.ics": render_ics(plan, now=now),
+        f"{plan.id}-clinic.ics": render_ics(plan, now=now, audience="clinic"),
         f"{plan.id}.json": plan_to_json(plan).encode(),
     }
-    documents = render_documents(shown, now=now, templates=templates)
+    documents = render_documents(plan, now=now, templates=templates)
     for suffix, text in documents.items():
         files[f"{plan.id}{suffix}"] = text.encode()
     if fhir or plan.fhir.enabled:
