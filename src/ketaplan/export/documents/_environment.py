@@ -281,7 +281,7 @@ def _fingerprint(environment: jinja2.Environment) -> str:
     escape = _markdown._escape.__wrapped__.__code__
     settings = (
         environment.globals.get("language"),
-        sorted((repr(key), repr(value)) for key, value in catalogue.items()),
+        tuple(catalogue.items()),  # in the catalogue's order: stable for a catalogue
         (escape.co_code, escape.co_consts, _markdown._MARKDOWN_SPECIAL.pattern),
         _markdown._MARKDOWN_LEADING.pattern,
         sorted(environment.extensions),
