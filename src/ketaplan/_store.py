@@ -59,8 +59,6 @@ BUILD_ACTIONS = frozenset({"created", "rebuilt", "started over"})
 _NOT_EDITS = frozenset({"invite"})
 
 _LOCK_SUFFIX = ".lock"
-# tempfile.mkstemp names: ".<file name>." + 8 random characters + ".tmp".
-_TEMPORARY = ".{name}.????????.tmp"
 
 
 def output_names(plan_id: str) -> tuple[str, ...]:
@@ -125,10 +123,23 @@ def _still_linked(handle: int, lock_path: Path) -> bool:
 
 
 def _remove_stale(path: Path) -> None:
-    plan_id = path.name.removesuffix(".json")
-    for name in output_names(plan_id):
-        for stale in path.parent.glob(_TEMPORARY.format(name=name)):
-            stale.unlink(missing_ok=True)
+    """Remove the temporary files a killed writer of this plan left (as tempfile.mkstemp
+    names them in :func:`write_files`: ``.<file name>.`` and eight random characters and
+    ``.tmp``), in one pass over the folder, which may hold the files of thousands of
+    plans."""
+    prefixes = [f".{name}." for name in output_names(path.name.removesuffix(".json"))]
+    try:
+        entries = os.scandir(path.parent)
+    except OSError:
+        return
+    with entries:
+        for entry in entries:
+            name = entry.name
+            if name.endswith(".tmp") and any(
+                name.startswith(prefix) and len(name) == len(prefix) + 12 for prefix in prefixes
+            ):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
 
 def write_files(folder: Path, files: Mapping[str, bytes], *, private: bool = False) -> list[Path]:
