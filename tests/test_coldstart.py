@@ -220,8 +220,9 @@ def test_building_an_english_plan_loads_only_what_it_uses(tmp_path: Path) -> Non
 
 
 def test_a_damaged_holiday_cache_is_computed_again(tmp_path: Path) -> None:
-    """A holiday file in the cache folder that is not what ketaplan wrote is ignored and
-    written again: the clinic's holidays are the same."""
+    """A holiday file in the cache folder that is not what ketaplan wrote (broken JSON, a
+    key missing, a name that is not text, a bad date) is ignored and written again: the
+    clinic's holidays are the same and the build goes on."""
     from ketaplan import _cache
 
     calls = []
@@ -237,8 +238,19 @@ def test_a_damaged_holiday_cache_is_computed_again(tmp_path: Path) -> None:
         (stored,) = env_cache.glob("ketaplan/holidays-*/CA-ON-2027.json")
         assert {dt.date(2027, 7, 1): "Canada Day"} == _cache.holidays_cached("CA-ON", 2027, compute)
         assert 1 == len(calls)
-        stored.write_text("{not json", encoding="utf-8")
-        assert {dt.date(2027, 7, 1): "Canada Day"} == _cache.holidays_cached("CA-ON", 2027, compute)
-        assert 2 == len(calls)
+        damaged = [
+            "{not json",
+            '{"code": "CA-ON", "year": 2027}',
+            '{"code": "CA-ON", "year": 2027, "days": {"2027-07-01": null}}',
+            '{"code": "CA-ON", "year": 2027, "days": {"2027-13-01": "Canada Day"}}',
+            '{"code": "CA-ON", "year": 2027, "days": ["2027-07-01"]}',
+            "[1]",
+        ]
+        for number, text in enumerate(damaged, start=2):
+            stored.write_text(text, encoding="utf-8")
+            expected = {dt.date(2027, 7, 1): "Canada Day"}
+            assert expected == _cache.holidays_cached("CA-ON", 2027, compute)
+            assert number == len(calls)
+        calls.clear()
         assert {dt.date(2027, 7, 1): "Canada Day"} == _cache.holidays_cached("../x", 2027, compute)
-        assert 3 == len(calls)  # a code that is no safe file name is never cached
+        assert 1 == len(calls)  # a code that is no safe file name is never cached

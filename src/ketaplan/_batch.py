@@ -456,11 +456,19 @@ def _place(staged: Sequence[tuple[int, Path, Path]], results: list[BatchResult],
 
 
 def _flush(folders: Sequence[Path]) -> None:
-    """Put the files in ``folders`` on the disk."""
+    """Put the files in ``folders`` on the disk.
+
+    On Linux one ``sync`` writes them all out and waits for the disk. It reports no
+    error: a disk that fails to take a file then goes unnoticed here, but the file
+    no longer matches the digest in its folder's manifest, so the next run finds the
+    folder not intact and builds it again (an ``fsync`` of each file after the sync
+    would report it, at the cost of a disk flush per file). Elsewhere ``sync`` may
+    return before the writes are done, and each file is flushed on its own.
+    """
     if sys.platform.startswith("linux"):
         os.sync()
         return
-    for folder in folders:  # elsewhere sync() may return before the writes are done
+    for folder in folders:
         for path in folder.iterdir():
             handle = os.open(path, os.O_RDONLY)
             try:

@@ -78,10 +78,13 @@ def holidays_cached(
     if folder is None:
         return compute()
     path = folder / f"{code}-{year}.json"
-    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError, LookupError):
         stored = json.loads(path.read_bytes())
-        if stored.get("code") == code and stored.get("year") == year:
-            return {dt.date.fromisoformat(day): str(name) for day, name in stored["days"].items()}
+        if stored["code"] == code and stored["year"] == year:
+            kept = {dt.date.fromisoformat(day): name for day, name in stored["days"].items()}
+            if all(isinstance(name, str) and name for name in kept.values()):
+                return kept
+        # Otherwise damaged, or not what ketaplan wrote: computed again and rewritten.
     found = compute()
     text = json.dumps(
         {"code": code, "year": year, "days": {day.isoformat(): found[day] for day in sorted(found)}}

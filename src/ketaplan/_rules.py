@@ -120,8 +120,9 @@ class _ClinicFacts:
             self.times.clear()
 
 
-#: How many facts about a clinic are kept at most (a few years of days and times).
-_FACTS = 50_000
+#: How many facts about a clinic are kept at most (about a year of its days and times; a
+#: worker writing thousands of plans for a few clinics stays within a few megabytes).
+_FACTS = 10_000
 #: The facts of the last clinics planned for, newest last. A clinic is known by what the
 #: facts depend on (its zone, holidays, closures and hours), so that plans read one by
 #: one from files, each with a clinic of its own that is the same, share them.
@@ -132,7 +133,7 @@ def _facts(clinic: Clinic) -> _ClinicFacts:
     key = (clinic.timezone, clinic.holidays, clinic.closures, tuple(clinic.hours.items()))
     facts = _KNOWN.pop(key, None) or _ClinicFacts()
     _KNOWN[key] = facts
-    while len(_KNOWN) > 8:
+    while len(_KNOWN) > 4:
         del _KNOWN[next(iter(_KNOWN))]
     return facts
 
