@@ -30,6 +30,7 @@ import enum
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import re
 import resource
@@ -895,8 +896,17 @@ class _Pool:
         self.executor = self._start()
 
     def _start(self) -> concurrent.futures.ProcessPoolExecutor:
+        # Workers start from a fresh server process, not as copies of this one: a copy
+        # would carry (and, as it runs, touch) every task of the batch, so a worker's
+        # memory would grow with the size of the batch rather than with one plan.
+        context = multiprocessing.get_context(
+            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        )
         return concurrent.futures.ProcessPoolExecutor(
-            max_workers=self.workers, initializer=_start_worker, initargs=(self.context,)
+            max_workers=self.workers,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(self.context,),
         )
 
     def submit(self, chunk: _Chunk, retried: bool = False) -> None:
