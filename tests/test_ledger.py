@@ -206,17 +206,24 @@ def test_a_session_may_hold_another_resource() -> None:
     )
 
 
+def one_chair_plans(folder: Path, first: str, second: str) -> str:
+    """Two plan files in ``folder``, the IV example at a one-chair clinic under two plan
+    ids (lakeside-iv-0107 and -0108); the first file's text."""
+    text = (EXAMPLES / "iv-induction.toml").read_text(encoding="utf-8")
+    assert "chairs = 2" in text
+    text = text.replace("chairs = 2", "chairs = 1")
+    (folder / first).write_text(text, encoding="utf-8")
+    (folder / second).write_text(
+        text.replace('id = "lakeside-iv-0107"', 'id = "lakeside-iv-0108"'), encoding="utf-8"
+    )
+    return text
+
+
 def test_build_with_bookings_books_around_the_clinics_other_plans(tmp_path: Path) -> None:
     """`ketaplan build --bookings DIR` schedules the new plan around the saved plans and
     calendars in DIR: at a one-chair clinic, no chair session of the second plan overlaps
     one of the first, while built without --bookings they would."""
-    text = (EXAMPLES / "iv-induction.toml").read_text(encoding="utf-8")
-    assert "chairs = 2" in text
-    text = text.replace("chairs = 2", "chairs = 1")
-    (tmp_path / "first.toml").write_text(text, encoding="utf-8")
-    (tmp_path / "second.toml").write_text(
-        text.replace('id = "lakeside-iv-0107"', 'id = "lakeside-iv-0108"'), encoding="utf-8"
-    )
+    one_chair_plans(tmp_path, "first.toml", "second.toml")
     out, err = io.StringIO(), io.StringIO()
     assert 0 == main(
         ["build", str(tmp_path / "first.toml"), "--out", str(tmp_path / "a")],
@@ -320,17 +327,8 @@ def test_defer_revert_and_boosters_lay_sessions_around_the_ledger() -> None:
 def test_replan_lays_the_future_around_other_plans_bookings(tmp_path: Path) -> None:
     """A plan file that changed after its plan was saved and edited is re-planned around
     the clinic's other plans given with --bookings, not only its own sessions."""
-    text = (
-        (EXAMPLES / "iv-induction.toml")
-        .read_text(encoding="utf-8")
-        .replace("chairs = 2", "chairs = 1")
-    )
-    ours = tmp_path / "ours.toml"
-    ours.write_text(text, encoding="utf-8")
-    theirs = tmp_path / "theirs.toml"
-    theirs.write_text(
-        text.replace('id = "lakeside-iv-0107"', 'id = "lakeside-iv-0108"'), encoding="utf-8"
-    )
+    text = one_chair_plans(tmp_path, "ours.toml", "theirs.toml")
+    ours, theirs = tmp_path / "ours.toml", tmp_path / "theirs.toml"
     out, err = io.StringIO(), io.StringIO()
     assert 0 == main(["build", str(ours), "--out", str(tmp_path / "a")], stdout=out, stderr=err)
     saved = tmp_path / "a" / "lakeside-iv-0107.json"
@@ -367,15 +365,7 @@ def test_a_saved_plan_rebuilt_in_its_folder_must_fit_the_bookings(tmp_path: Path
     """`ketaplan build DIR/PLAN.json --out DIR --bookings OTHER` checks the saved plan's
     dates against the other plans' bookings: at a one-chair clinic a plan at the same
     times is refused with one error line naming a session and the full chair."""
-    text = (
-        (EXAMPLES / "iv-induction.toml")
-        .read_text(encoding="utf-8")
-        .replace("chairs = 2", "chairs = 1")
-    )
-    (tmp_path / "first.toml").write_text(text, encoding="utf-8")
-    (tmp_path / "second.toml").write_text(
-        text.replace('id = "lakeside-iv-0107"', 'id = "lakeside-iv-0108"'), encoding="utf-8"
-    )
+    one_chair_plans(tmp_path, "first.toml", "second.toml")
     out, err = io.StringIO(), io.StringIO()
     for name in ("first", "second"):
         code = main(

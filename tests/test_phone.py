@@ -252,6 +252,17 @@ def open_document(browser: Chromium, html: str, folder: Path, width: int, *, mob
     return Tab(browser, page, width, mobile=mobile)
 
 
+def evaluated(
+    browser: Chromium, html: str, folder: Path, width: int, *, mobile: bool, script: str
+) -> Any:
+    """What ``script`` gives in ``html`` opened at ``width`` (the tab is closed after)."""
+    tab = open_document(browser, html, folder, width, mobile=mobile)
+    try:
+        return tab.evaluate(script)
+    finally:
+        tab.close()
+
+
 def example(name: str, language: str) -> ketaplan.Plan:
     """The example plan ``name`` in ``language``."""
     plan = ketaplan.load_plan(EXAMPLES / f"{name}.toml", now=NOW)
@@ -268,11 +279,9 @@ def test_patient_document_fits_a_phone(
 ) -> None:
     """On a 390 px phone the patient document keeps the phone's width (nothing zooms it out or
     scrolls it sideways) and no text is smaller than 16 px."""
-    tab = open_document(browser, patient_html(name, language), tmp_path, PHONE, mobile=True)
-    try:
-        measured = tab.evaluate(MEASURE)
-    finally:
-        tab.close()
+    measured = evaluated(
+        browser, patient_html(name, language), tmp_path, PHONE, mobile=True, script=MEASURE
+    )
     assert PHONE == measured["innerWidth"]
     assert measured["scrollWidth"] <= measured["innerWidth"]
     assert [] == measured["small"]
@@ -286,11 +295,7 @@ def test_long_words_wrap_on_a_phone(browser: Chromium, tmp_path: Path) -> None:
     clinic = attrs.evolve(plan.clinic, name=long, address=f"{long} Street")
     patient = attrs.evolve(plan.patient, name=long)
     html = ketaplan.render_patient_html(attrs.evolve(plan, clinic=clinic, patient=patient), now=NOW)
-    tab = open_document(browser, html, tmp_path, PHONE, mobile=True)
-    try:
-        measured = tab.evaluate(MEASURE)
-    finally:
-        tab.close()
+    measured = evaluated(browser, html, tmp_path, PHONE, mobile=True, script=MEASURE)
     assert PHONE == measured["innerWidth"]
     assert measured["scrollWidth"] <= measured["innerWidth"]
 
@@ -302,16 +307,8 @@ def test_patient_schedule_is_a_card_per_appointment_on_a_phone(
     """On a phone each appointment is a block of its own, the day and date above the session,
     inside the screen; on a desktop the schedule is still a table."""
     html = patient_html(name, language)
-    phone = open_document(browser, html, tmp_path, PHONE, mobile=True)
-    try:
-        cards = phone.evaluate(APPOINTMENTS)
-    finally:
-        phone.close()
-    desktop = open_document(browser, html, tmp_path, DESKTOP, mobile=False)
-    try:
-        rows = desktop.evaluate(APPOINTMENTS)
-    finally:
-        desktop.close()
+    cards = evaluated(browser, html, tmp_path, PHONE, mobile=True, script=APPOINTMENTS)
+    rows = evaluated(browser, html, tmp_path, DESKTOP, mobile=False, script=APPOINTMENTS)
     assert cards
     assert [{"display": "block", "stacked": True, "inside": True}] * len(cards) == cards
     assert {"table-row"} == {row["display"] for row in rows}
@@ -322,11 +319,9 @@ def test_patient_document_fits_a_wide_screen(
     name: str, language: str, browser: Chromium, tmp_path: Path
 ) -> None:
     """On a 1,280 px screen the patient document does not scroll sideways."""
-    tab = open_document(browser, patient_html(name, language), tmp_path, DESKTOP, mobile=False)
-    try:
-        measured = tab.evaluate(MEASURE)
-    finally:
-        tab.close()
+    measured = evaluated(
+        browser, patient_html(name, language), tmp_path, DESKTOP, mobile=False, script=MEASURE
+    )
     assert DESKTOP == measured["innerWidth"]
     assert measured["scrollWidth"] <= measured["innerWidth"]
 
@@ -338,11 +333,7 @@ def test_clinician_document_fits_a_tablet(
     """On a 768 px tablet the clinician document's page does not scroll sideways: a wide table
     scrolls inside its own box."""
     html = ketaplan.render_clinician_html(example(name, language), now=NOW)
-    tab = open_document(browser, html, tmp_path, TABLET, mobile=True)
-    try:
-        measured = tab.evaluate(MEASURE)
-    finally:
-        tab.close()
+    measured = evaluated(browser, html, tmp_path, TABLET, mobile=True, script=MEASURE)
     assert TABLET == measured["innerWidth"]
     assert measured["scrollWidth"] <= measured["innerWidth"]
 
@@ -380,11 +371,14 @@ def test_phone_numbers_dial_with_a_tap(language: str, browser: Chromium, tmp_pat
     with its digits and +, tall enough to tap."""
     plan = example("iv-induction", language)
     html = ketaplan.render_patient_html(plan, now=NOW)
-    tab = open_document(browser, html, tmp_path, PHONE, mobile=True)
-    try:
-        found = tab.evaluate(f"{PHONE_LINKS}({json.dumps(plan.clinic.phone)})")
-    finally:
-        tab.close()
+    found = evaluated(
+        browser,
+        html,
+        tmp_path,
+        PHONE,
+        mobile=True,
+        script=f"{PHONE_LINKS}({json.dumps(plan.clinic.phone)})",
+    )
     assert "+1 416 555 0100" == plan.clinic.phone
     link = {"href": "tel:+14165550100", "text": "+1 416 555 0100", "tappable": True}
     assert found["shown"] >= 3

@@ -45,11 +45,10 @@ from typing import Any
 import attrs
 
 from . import __version__
-from ._ledger import Ledger
-from ._plan import PendingPhase, Plan
+from ._ledger import Ledger, laid_around
+from ._plan import Plan
 from ._planfile import _plan, load_plan
 from ._reader import MAX_FILE_BYTES, Table, load_toml, read_file
-from ._schedule import schedule
 from ._serialize import MAX_BYTES
 from ._store import plan_lock, read_saved, write_files
 from ._write import _settle, render_outputs, write_outputs
@@ -634,17 +633,7 @@ class _Bookings:
     def place(self, plan: Plan, folder: Path, now: dt.datetime) -> Plan:
         """``plan`` laid around the ledger, settled over its saved plan, and booked."""
         _key, ledger = self.ledger(plan)
-        if len(plan.history) == 1:
-            laid = schedule(
-                plan.protocol,
-                plan.clinic,
-                plan.start,
-                time=plan.preferences.time,
-                weekdays=plan.preferences.weekdays,
-                ledger=ledger.release(plan.id),
-            )
-            pending = tuple(PendingPhase(phase, reason) for phase, reason in laid.pending)
-            plan = attrs.evolve(plan, sessions=laid.sessions, pending=pending)
+        plan = laid_around(plan, ledger)
         path = folder / f"{plan.id}.json"
         if path.is_file():
             with plan_lock(path):

@@ -390,24 +390,31 @@ def book_around(plan: Plan, folder: str | Path | Ledger) -> Plan:
     with a history keeps its dates, which must fit (else
     :class:`~ketaplan.ScheduleError` names the session, the date and why).
     """
-    from ._plan import PendingPhase
-    from ._schedule import schedule
-
     ledger = (
         folder
         if isinstance(folder, Ledger)
         else Ledger.from_folder(folder, plan.clinic, start=plan.start)
     )
-    if len(plan.history) == 1:
-        laid = schedule(
-            plan.protocol,
-            plan.clinic,
-            plan.start,
-            time=plan.preferences.time,
-            weekdays=plan.preferences.weekdays,
-            ledger=ledger.release(plan.id),
-        )
-        pending = tuple(PendingPhase(phase, reason) for phase, reason in laid.pending)
-        plan = attrs.evolve(plan, sessions=laid.sessions, pending=pending)
+    plan = laid_around(plan, ledger)
     ledger.book(plan)
     return plan
+
+
+def laid_around(plan: Plan, ledger: Ledger) -> Plan:
+    """``plan`` scheduled again around ``ledger``'s other bookings if it was just created
+    (revision 1); a plan with a history as it is."""
+    from ._plan import PendingPhase
+    from ._schedule import schedule
+
+    if len(plan.history) != 1:
+        return plan
+    laid = schedule(
+        plan.protocol,
+        plan.clinic,
+        plan.start,
+        time=plan.preferences.time,
+        weekdays=plan.preferences.weekdays,
+        ledger=ledger.release(plan.id),
+    )
+    pending = tuple(PendingPhase(phase, reason) for phase, reason in laid.pending)
+    return attrs.evolve(plan, sessions=laid.sessions, pending=pending)

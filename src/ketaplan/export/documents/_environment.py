@@ -16,7 +16,6 @@ import functools
 import hashlib
 import os
 import re
-import stat
 import traceback
 from collections.abc import Callable
 from gettext import NullTranslations
@@ -28,6 +27,7 @@ import jinja2.ext
 import jinja2.nodes
 import markupsafe
 
+from ..._cache import cache_folder
 from ..._i18n import DEFAULT, language
 from ...exceptions import KetaplanError, TemplateError
 from . import _markdown
@@ -254,20 +254,9 @@ def _bytecode_cache(environment: jinja2.Environment) -> jinja2.BytecodeCache | N
     settings (escaping, whitespace control, extensions), so each combination
     has a folder of its own.
     """
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
-    folder = root / "ketaplan" / f"jinja-{jinja2.__version__}-{_fingerprint(environment)}"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        folder.parent.mkdir(mode=0o700, exist_ok=True)
-        folder.mkdir(mode=0o700, exist_ok=True)
-        info = folder.stat()
-    except (OSError, RuntimeError):  # RuntimeError: no home folder
-        return None
-    # Compiled code is executed: use only a folder of this user's that nobody else can write.
-    if not stat.S_ISDIR(info.st_mode) or info.st_mode & 0o022:
-        return None
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+    # Compiled code is executed: only a folder of this user's that nobody else can write.
+    folder = cache_folder(f"jinja-{jinja2.__version__}-{_fingerprint(environment)}")
+    if folder is None:
         return None
     return _QuietBytecodeCache(str(folder))
 
