@@ -186,7 +186,7 @@ assert 0 == main(["build", sys.argv[1], "--out", sys.argv[2]], stdout=io.StringI
 
 
 def _build_imports(cache: Path, plan: Path, out: Path) -> set[str]:
-    """The top-level packages a new process imports to build ``plan`` into ``out``."""
+    """The modules a new process imports to build ``plan`` into ``out``."""
     env = dict(os.environ, XDG_CACHE_HOME=str(cache), SOURCE_DATE_EPOCH="1795000000")
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", BUILD, str(plan), str(out)],
@@ -195,24 +195,27 @@ def _build_imports(cache: Path, plan: Path, out: Path) -> set[str]:
         check=True,
         env=env,
     )
-    names = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
-    return {name.split(".")[0] for name in names}
+    return {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
 
 
 def test_building_an_english_plan_loads_only_what_it_uses(tmp_path: Path) -> None:
     """`ketaplan build` of an English plan loads neither Babel (its forms are ketaplan's
     own), cattrs (writing the JSON needs only the plan's attrs classes), the mail modules,
-    CalDAV nor the recurrence library; once the holidays of its years are in the cache
-    folder, a new process does not load the holidays package (which loads every country's
-    calendar to find one) and writes the same files."""
+    CalDAV, the recurrence library, FHIR, the changes to a saved plan nor re-planning; once
+    the holidays of its years are in the cache folder, a new process does not load the
+    holidays package (which loads every country's calendar to find one) and writes the
+    same files."""
     cache = tmp_path / "cache"
     plan = EXAMPLES / "iv-induction.toml"
-    first = _build_imports(cache, plan, tmp_path / "first")
+    first = {name.split(".")[0] for name in _build_imports(cache, plan, tmp_path / "first")}
     assert "holidays" in first
-    second = _build_imports(cache, plan, tmp_path / "second")
+    modules = _build_imports(cache, plan, tmp_path / "second")
+    second = {name.split(".")[0] for name in modules}
     unused = {"babel", "cattrs", "email", "smtplib", "caldav", "recurring_ical_events", "holidays"}
     assert set() == unused & second
     assert {"ketaplan", "jinja2", "icalendar"} <= second
+    ours = {"ketaplan._lifecycle", "ketaplan._revise", "ketaplan.export._fhir", "ketaplan._busy"}
+    assert set() == ours & modules
     names = sorted(path.name for path in (tmp_path / "first").iterdir())
     assert 7 <= len(names)
     for name in names:

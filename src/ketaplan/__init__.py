@@ -24,19 +24,6 @@ from ._clinic import Busy, Clinic, Closure, Hours
 from ._dosing import Derived, DerivedValue, DoseEntry, DoseField, Quantity
 from ._ledger import Ledger, book
 from ._library import builtin_protocols, load_protocol
-from ._lifecycle import (
-    add_boosters,
-    cease,
-    complete,
-    defer,
-    fill_dose,
-    finalise,
-    miss,
-    omit,
-    reschedule,
-    revert_phase,
-    switch_route,
-)
 from ._plan import (
     CalendarOptions,
     DocumentOptions,
@@ -65,7 +52,6 @@ from ._protocol import (
     SessionTemplate,
     Taper,
 )
-from ._revise import Replanned, reconcile, replan
 from ._schedule import Schedule, schedule
 from ._serialize import plan_from_json, plan_to_json
 from ._session import Move, Session, SessionStatus
@@ -85,7 +71,21 @@ from .exceptions import (
 from .export import render_ics
 
 if TYPE_CHECKING:
+    from ._lifecycle import (
+        add_boosters,
+        cease,
+        complete,
+        defer,
+        fill_dose,
+        finalise,
+        miss,
+        omit,
+        reschedule,
+        revert_phase,
+        switch_route,
+    )
     from ._publish import PublishResult, publish
+    from ._revise import Replanned, reconcile, replan
     from ._write import write_outputs
     from .export._fhir import plan_to_fhir
     from .export._fhir_protocol import protocol_to_fhir
@@ -184,8 +184,26 @@ __all__ = [
 ]
 
 # Imported on first use: what only some programs need (CalDAV, FHIR, the
-# documents and Jinja2) is not loaded by ``import ketaplan``.
+# documents and Jinja2, the changes to a saved plan and re-planning) is not
+# loaded by ``import ketaplan``.
 _LAZY = {
+    **dict.fromkeys(
+        (
+            "add_boosters",
+            "cease",
+            "complete",
+            "defer",
+            "fill_dose",
+            "finalise",
+            "miss",
+            "omit",
+            "reschedule",
+            "revert_phase",
+            "switch_route",
+        ),
+        "._lifecycle",
+    ),
+    **dict.fromkeys(("Replanned", "reconcile", "replan"), "._revise"),
     "PublishResult": "._publish",
     "publish": "._publish",
     "plan_to_fhir": ".export._fhir",

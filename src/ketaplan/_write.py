@@ -6,10 +6,9 @@ import datetime as dt
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ._ledger import Ledger
 from ._plan import Plan
-from ._revise import reconcile, replan
 from ._serialize import plan_to_json
 from ._store import (
     backup_name,
@@ -20,7 +19,9 @@ from ._store import (
 )
 from .exceptions import ConflictError, OutputError, SpecError
 from .export import render_ics
-from .export._fhir import render_fhir
+
+if TYPE_CHECKING:
+    from ._ledger import Ledger
 
 __all__ = ["render_outputs", "write_outputs", "write_saved_outputs"]
 
@@ -52,6 +53,8 @@ def render_outputs(
     for suffix, text in documents.items():
         files[f"{plan.id}{suffix}"] = text.encode()
     if fhir or plan.fhir.enabled:
+        from .export._fhir import render_fhir
+
         files[f"{plan.id}.fhir.json"] = render_fhir(plan, now=now)
     return files
 
@@ -163,6 +166,7 @@ def _settle(
     ledger: Ledger | None = None,
 ) -> tuple[Plan, Path | None]:
     """What to write over ``saved``, and where to keep ``saved`` first (if anywhere)."""
+    from ._revise import reconcile, replan  # a plan written over a saved one only
     if saved.id != plan.id:
         raise ConflictError(f"{path}: holds plan {saved.id!r}, not {plan.id!r}")
     if plan == saved:
