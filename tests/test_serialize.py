@@ -576,3 +576,46 @@ def test_a_plan_is_saved_the_same_whether_its_protocol_was_written_before() -> N
     assert fresh == kept
     assert json.dumps(json.loads(kept), indent=2, ensure_ascii=False) + "\n" == kept
     assert second == ketaplan.plan_from_json(kept)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {},
+        [],
+        {"empty": [], "also": {}, "nested": [[], [{}], {"a": [1, [2, [3]]]}]},
+        ["é, ü, ß, 日本語, emoji \U0001f600", "quote \" backslash \\ slash /"],
+        {"control": "\x00\x01\x1f\t\n\r\b\f\x7f", "line\nkey": "\u2028\u2029"},
+        [0, -1, 2**70, 1.5, -0.0, 1e100, 1e-7, True, False, None],
+        {1: "int key", 2.5: "float key", True: "bool key", None: "null key"},
+        "a plain string",
+        42,
+        None,
+    ],
+)
+def test_json_writer_writes_what_json_dumps_writes(value: Any) -> None:
+    """The plan's JSON writer gives json.dumps(indent=2, ensure_ascii=False)'s exact text
+    for strings with escapes and any script, numbers, empty and nested lists and objects."""
+    from ketaplan._serialize import _write
+
+    out: list[str] = []
+    _write(value, out, "\n")
+    assert json.dumps(value, indent=2, ensure_ascii=False) == "".join(out)
+
+
+@pytest.mark.parametrize("language", ["en", "fr-CA"])
+@pytest.mark.parametrize("path", PLANS[:6], ids=lambda p: p.stem)
+def test_plan_json_is_the_converters_values_as_json_dumps_writes_them(
+    path: Path, language: str
+) -> None:
+    """A plan's JSON is its values as the cattrs converter unstructures them, written by
+    json.dumps with two-space indents: byte for byte, names with quotes, line breaks and
+    accents included."""
+    from ketaplan._serialize import FORMAT, VERSION, _converter
+
+    plan = ketaplan.load_plan(path, now=NOW)
+    patient = attrs.evolve(plan.patient, name='Zoë "Q" O\'Brien\nÅsa \\ 日本')
+    plan = attrs.evolve(plan, patient=patient, language=language)
+    values = {"format": FORMAT, "version": VERSION, **_converter().unstructure(plan)}
+    expected = json.dumps(values, indent=2, ensure_ascii=False) + "\n"
+    assert expected == ketaplan.plan_to_json(plan)
