@@ -849,3 +849,46 @@ def test_reconcile_does_not_render_events_to_compare_them(
     monkeypatch.setattr(_lines, "fold", refuse)
     second = ketaplan.reconcile(first, rebuilt, now=NOW)
     assert any(s.sequence == 1 for s in second.sessions)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *UNUSUAL_NAMES,
+        "",
+        "plain",
+        "a\\Nb \\n c \\\\N",
+        "lone\rreturn and\r\n\nmixed\n\r breaks",
+        ";,;\\,\\;",
+        "Zoë 日本 🧠 ^ caret",
+    ],
+    ids=repr,
+)
+def test_text_values_are_escaped_as_icalendar_escapes_them(text: str) -> None:
+    """A TEXT value is escaped exactly as icalendar's vText escapes it: backslashes,
+    semicolons, commas and every kind of line break, ``\\N`` included."""
+    from ketaplan.export._lines import ContentLines
+
+    assert icalendar.vText(text).to_ical().decode() == ContentLines.text(text)
+
+
+def test_a_worker_keeps_the_shared_work_of_a_few_plans_only() -> None:
+    """The work a plan's two calendars share is kept for the last few plans only, and each
+    calendar of a plan rendered after others is the same as rendered alone."""
+    from ketaplan.export import _ics
+
+    plan = ketaplan.load_plan(PLANS[0], now=NOW)
+    alone = [
+        ketaplan.render_ics(plan, now=NOW, audience=audience)  # type: ignore[arg-type]
+        for audience in ("patient", "clinic")
+    ]
+    others = [attrs.evolve(plan, id=f"other-{n}") for n in range(10)]
+    for other in others:
+        ketaplan.render_ics(other, now=NOW)
+    assert _ics._RECENT_PLANS >= len(_ics._RECENT)
+    again = [
+        ketaplan.render_ics(attrs.evolve(plan), now=NOW, audience=audience)  # type: ignore[arg-type]
+        for audience in ("clinic", "patient")
+    ]
+    assert alone == again[::-1]
+    assert _ics._event_end.cache_info().maxsize is not None

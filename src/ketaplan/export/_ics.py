@@ -30,10 +30,9 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import functools
 import hashlib
-from typing import Literal
-
-import attrs
+from typing import Literal, NamedTuple
 
 from .._i18n import N_, Language, language
 from .._ledger import RESOURCE_PROPERTY
@@ -57,38 +56,28 @@ Audience = Literal["patient", "clinic"]
 Method = Literal["PUBLISH", "REQUEST", "CANCEL"]
 
 
-class _View:
-    """What one calendar shows of a plan: the patient's at its privacy level, or the clinic's.
+class _Shared:
+    """What both calendars of one plan need, worked out once for the two (see :func:`_shared`):
+    the plan in its language, its session templates by name, how many sessions each phase
+    has, when each session last changed, and its VTIMEZONE's lines."""
 
-    It also holds what every event of the plan needs and is worked out once:
-    how many sessions each phase has, and when each session last changed.
-    """
+    __slots__ = ("_counts", "_modified", "_timezone", "plan", "templates")
 
-    def __init__(self, plan: Plan, audience: Audience = "patient") -> None:
+    def __init__(self, plan: Plan) -> None:
         self.plan = localized(plan)
-        self.audience = audience
-        self.privacy: str = "full" if audience == "clinic" else plan.calendar.privacy
-        self.zone = plan.clinic.zone
-        self.words = language(plan.language)
+        self.templates: dict[str, SessionTemplate] = {}
+        for template in self.plan.protocol.sessions:  # the first of a name, as Protocol.template
+            self.templates.setdefault(template.name, template)
         self._counts: collections.Counter[tuple[str, SessionKind]] | None = None
         self._modified: dict[str, dt.datetime] | None = None
-        self._templates: dict[str, SessionTemplate] = {}
-        for template in self.plan.protocol.sessions:  # the first of a name, as Protocol.template
-            self._templates.setdefault(template.name, template)
-
-    def template(self, session: Session) -> SessionTemplate:
-        """The session template ``session`` follows, in the plan's language."""
-        return self._templates[session.template]
+        self._timezone: tuple[str, ...] | None = None
 
     def count(self, session: Session) -> int:
-        """How many sessions of ``session``'s kind its phase has."""
         if self._counts is None:
             self._counts = collections.Counter((s.phase, s.kind) for s in self.plan.sessions)
         return self._counts[(session.phase, session.kind)]
 
     def modified(self, session: Session, now: dt.datetime) -> dt.datetime:
-        """When ``session`` last changed: the time of the last revision that names it, else of
-        the plan's first revision (``now`` for a plan without history)."""
         if self._modified is None:
             keys = {s.key for s in self.plan.sessions}
             self._modified = {}
@@ -100,17 +89,111 @@ class _View:
         history = self.plan.history
         return self._modified.get(session.key, history[0].at if history else now)
 
+    def timezone(self) -> tuple[str, ...]:
+        if self._timezone is None:
+            self._timezone = tuple(timezone(self.plan).decode().removesuffix("\r\n").split("\r\n"))
+        return self._timezone
 
-@attrs.frozen
-class Alarm:
+
+#: The last few plans' shared work, newest last: a plan's patient and clinic calendars are
+#: written one after the other, and each plan is held here only until a few more came.
+_RECENT: list[tuple[Plan, _Shared]] = []
+_RECENT_PLANS = 4
+
+
+def _shared(plan: Plan) -> _Shared:
+    """The work both calendars of ``plan`` share: done for the first, found for the second."""
+    for recent, shared in reversed(_RECENT):
+        if recent is plan:
+            return shared
+    shared = _Shared(plan)
+    _RECENT.append((plan, shared))
+    del _RECENT[:-_RECENT_PLANS]
+    return shared
+
+
+class _View:
+    """What one calendar shows of a plan: the patient's at its privacy level, or the clinic's.
+
+    It also holds what every event of the plan needs and is worked out once: how many
+    sessions each phase has, when each session last changed (both shared with the plan's
+    other calendar), and the texts each session template gives its events.
+    """
+
+    __slots__ = ("_shared", "_texts", "audience", "plan", "privacy", "words", "zone")
+
+    def __init__(self, plan: Plan, audience: Audience = "patient") -> None:
+        self._shared = _shared(plan)
+        self.plan = self._shared.plan
+        self.audience = audience
+        self.privacy: str = "full" if audience == "clinic" else plan.calendar.privacy
+        self.zone = plan.clinic.zone
+        self.words = language(plan.language)
+        self._texts: dict[str, _Texts] = {}
+
+    def template(self, session: Session) -> SessionTemplate:
+        """The session template ``session`` follows, in the plan's language."""
+        return self._shared.templates[session.template]
+
+    def count(self, session: Session) -> int:
+        """How many sessions of ``session``'s kind its phase has."""
+        return self._shared.count(session)
+
+    def modified(self, session: Session, now: dt.datetime) -> dt.datetime:
+        """When ``session`` last changed: the time of the last revision that names it, else of
+        the plan's first revision (``now`` for a plan without history)."""
+        return self._shared.modified(session, now)
+
+    def texts(self, session: Session) -> _Texts:
+        """What the events of ``session``'s template say, whatever the session."""
+        found = self._texts.get(session.template)
+        if found is None:
+            template = self.template(session)
+            found = self._texts[session.template] = _Texts(
+                self.plan, template, self.privacy, self.words
+            )
+        return found
+
+
+class _Texts:
+    """The parts of an event's description that depend on its session template alone, at a
+    calendar's privacy level."""
+
+    __slots__ = ("closing", "drug", "lengths", "preparation")
+
+    def __init__(
+        self, plan: Plan, template: SessionTemplate, privacy: str, words: Language
+    ) -> None:
+        _ = words.gettext
+        #: The preparation lines an event may carry (the first may go into its alarm).
+        self.preparation, aftercare = instructions(template, privacy, words)
+        #: The protocol, drug and route (full detail only), or "".
+        self.drug = ""
+        if privacy == "full":
+            protocol = plan.protocol
+            self.drug = f"{protocol.title} - {protocol.drug}, {protocol.route.title.lower()}."
+        paragraphs = []
+        if self.preparation:
+            lines = "\n".join(f"- {line}" for line in self.preparation)
+            paragraphs.append(_("Before you come:") + "\n" + lines)
+        if aftercare:
+            paragraphs.append(
+                _("Afterwards:") + "\n" + "\n".join(f"- {line}" for line in aftercare)
+            )
+        #: The paragraphs that end the description of a session still on, or "".
+        self.closing = "\n\n".join(paragraphs)
+        #: "Length: about ..." by session length, as they come.
+        self.lengths: dict[dt.timedelta, str] = {}
+
+
+class Alarm(NamedTuple):
     """A display alarm: ``before`` the start, saying ``text``."""
 
     before: dt.timedelta
     text: str
 
 
-@attrs.frozen
-class Event:
+class Event(NamedTuple):
     """What one event says, apart from DTSTAMP, SEQUENCE and LAST-MODIFIED: the content a
     session's fingerprint is made of, and what the writer writes."""
 
@@ -160,7 +243,7 @@ def render_ics(plan: Plan, *, now: dt.datetime, audience: Audience = "patient") 
         name=_calendar_name(view),
         uid=_hash(f"calendar\x00{audience}\x00{plan.id}"),
     )
-    lines.extend(timezone(plan))
+    lines.add_lines(view._shared.timezone())
     stamp = lines.utc(now)
     for session in plan.sessions:
         write_event(
@@ -220,13 +303,12 @@ def write_event(
     attendee: str = "",
 ) -> None:
     """Write one VEVENT, its properties in the order icalendar writes them."""
-    tzid = lines.params({"TZID": content.start.tzinfo.key})  # type: ignore[union-attr]
     lines.begin("VEVENT")
-    lines.add("SUMMARY", lines.text(content.summary))
-    lines.add("DTSTART", lines.local(content.start), tzid)
-    lines.add("DTEND", lines.local(content.end), tzid)
+    lines.add_text("SUMMARY", content.summary)
+    lines.add_local("DTSTART", content.start)
+    lines.add_local("DTEND", content.end)
     lines.add("DTSTAMP", stamp)
-    lines.add("UID", lines.text(content.uid))
+    lines.add_text("UID", content.uid)
     lines.add("SEQUENCE", lines.integer(sequence))
     if attendee:
         lines.add(
@@ -237,24 +319,49 @@ def write_event(
     if content.categories:
         lines.add("CATEGORIES", lines.categories(content.categories))
     if content.description:
-        lines.add("DESCRIPTION", lines.text(content.description))
+        lines.add_text("DESCRIPTION", content.description)
     lines.add("LAST-MODIFIED", lines.utc(modified))
-    if content.location:
-        lines.add("LOCATION", lines.text(content.location))
-    if content.organizer:
-        names = {"CN": content.organizer_name} if content.organizer_name else {}
-        lines.add("ORGANIZER", lines.address(content.organizer), lines.params(names))
-    lines.add("STATUS", "CANCELLED" if content.cancelled else "CONFIRMED")
-    lines.add("TRANSP", "TRANSPARENT" if content.cancelled else "OPAQUE")
-    if content.resource:
-        lines.add(RESOURCE_PROPERTY, lines.text(content.resource))
-    for alarm in content.alarms:
+    lines.add_lines(
+        _event_end(
+            content.location,
+            content.organizer,
+            content.organizer_name,
+            content.cancelled,
+            content.resource,
+            content.alarms,
+        )
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _event_end(
+    location: str,
+    organizer: str,
+    organizer_name: str,
+    cancelled: bool,
+    resource: str,
+    alarms: tuple[Alarm, ...],
+) -> tuple[str, ...]:
+    """The lines that end an event, from LOCATION on: the same in most events of a plan,
+    written once."""
+    lines = ContentLines()
+    if location:
+        lines.add_text("LOCATION", location)
+    if organizer:
+        names = {"CN": organizer_name} if organizer_name else {}
+        lines.add("ORGANIZER", lines.address(organizer), lines.params(names))
+    lines.add("STATUS", "CANCELLED" if cancelled else "CONFIRMED")
+    lines.add("TRANSP", "TRANSPARENT" if cancelled else "OPAQUE")
+    if resource:
+        lines.add_text(RESOURCE_PROPERTY, resource)
+    for alarm in alarms:
         lines.begin("VALARM")
         lines.add("ACTION", "DISPLAY")
-        lines.add("DESCRIPTION", lines.text(alarm.text))
+        lines.add_text("DESCRIPTION", alarm.text)
         lines.add("TRIGGER", lines.duration(-alarm.before))
         lines.end("VALARM")
     lines.end("VEVENT")
+    return lines.lines()
 
 
 def _hash(text: str) -> str:
@@ -317,15 +424,28 @@ def description(
     if privacy == "minimal":
         return ""
     words = language(plan.language)
-    _ = words.gettext
     template = plan.template(session)
-    preparation, aftercare = instructions(template, privacy, words)
+    texts = _Texts(plan, template, privacy, words)
+    return _description(plan, session, template, texts, words, staff=staff)
+
+
+def _description(
+    plan: Plan,
+    session: Session,
+    template: SessionTemplate,
+    texts: _Texts,
+    words: Language,
+    *,
+    staff: bool,
+) -> str:
+    """:func:`description` above minimal, with the template's ``texts`` worked out."""
+    _ = words.gettext
     parts = []
-    if session.status is SessionStatus.CANCELLED:
+    cancelled = session.status is SessionStatus.CANCELLED
+    if cancelled:
         parts.append(_("Cancelled: this session no longer takes place."))
-    if privacy == "full":
-        drug = plan.protocol.drug
-        parts.append(f"{plan.protocol.title} - {drug}, {plan.protocol.route.title.lower()}.")
+    if texts.drug:
+        parts.append(texts.drug)
     if staff:
         who = ", ".join(part for part in (plan.patient.name, plan.patient.ref) if part)
         where = {"plan": plan.id, "session": session.key, "patient": who}
@@ -345,15 +465,18 @@ def description(
                 for c in template.checkpoints
             ]
             parts.append(_("Checkpoints:") + "\n" + "\n".join(lines))
-    parts.append(_("Length: about %(length)s.") % {"length": words.duration(session.duration)})
-    if session.status is SessionStatus.CANCELLED:
+    length = texts.lengths.get(session.duration)
+    if length is None:
+        length = texts.lengths[session.duration] = _("Length: about %(length)s.") % {
+            "length": words.duration(session.duration)
+        }
+    parts.append(length)
+    if cancelled:
         return "\n\n".join(parts)
     if session.moves:
         parts.append(_moved(session, words, staff=staff))
-    if preparation:
-        parts.append(_("Before you come:") + "\n" + "\n".join(f"- {line}" for line in preparation))
-    if aftercare:
-        parts.append(_("Afterwards:") + "\n" + "\n".join(f"- {line}" for line in aftercare))
+    if texts.closing:
+        parts.append(texts.closing)
     return "\n\n".join(parts)
 
 
@@ -420,7 +543,16 @@ def event(view: _View, session: Session) -> Event:
         start=session.start.astimezone(view.zone),
         end=session.end.astimezone(view.zone),
         summary=f"{view.words.gettext(CANCELLED)}: {title}" if cancelled else title,
-        description=description(plan, session, view.privacy, staff=view.audience == "clinic"),
+        description=""
+        if view.privacy == "minimal"
+        else _description(
+            plan,
+            session,
+            view.template(session),
+            view.texts(session),
+            view.words,
+            staff=view.audience == "clinic",
+        ),
         location=_location(view, session),
         categories=() if view.privacy == "minimal" else (view.words.kind(session.kind),),
         cancelled=cancelled,
@@ -434,7 +566,7 @@ def event(view: _View, session: Session) -> Event:
 
 
 def _alarm_text(view: _View, session: Session, title: str) -> str:
-    preparation, _ = instructions(view.template(session), view.privacy, view.words)
+    preparation = view.texts(session).preparation
     if (
         preparation
         and preparation[0] != view.words.gettext(PREPARE_POINTER)

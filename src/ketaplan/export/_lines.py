@@ -1,12 +1,14 @@
 """iCalendar content lines, assembled and folded without a component object per event.
 
-icalendar still encodes every value (its ``vText`` escaping, ``vDatetime``,
-``vDuration``, ``vCategory``, ``vCalAddress`` and parameter quoting): this
-module only joins name, parameters and value into a line and folds it, the
-way icalendar's own ``to_ical()`` does, so that both give the same bytes (a
-test compares them). Values and folded lines that repeat (the same
-location, the same preparation text, in every event of a plan and in the
-next plan) are encoded once, in caches of bounded size.
+icalendar encodes the values (``vDatetime``, ``vDuration``, ``vCategory``,
+``vCalAddress`` and parameter quoting); TEXT is escaped here with the very
+replacements icalendar's ``vText`` makes, since texts unique to one event
+(a UID, a description with its times) are the ones no cache can hold. This
+module joins name, parameters and value into a line and folds it, the way
+icalendar's own ``to_ical()`` does, so that both give the same bytes (tests
+compare them). Values and whole lines that repeat (the same location, the
+same preparation text, in every event of a plan and in the next plan) are
+encoded once, in caches of bounded size.
 """
 
 from __future__ import annotations
@@ -85,6 +87,25 @@ class ContentLines:
         else:
             self._lines.append(_folded(line))
 
+    def add_text(self, name: str, value: str) -> None:
+        """Add the property ``name`` with the TEXT ``value``: the same as
+        ``add(name, text(value))``, the whole line encoded once for a value that repeats."""
+        self._lines.append(_text_line(name, value))
+
+    def add_local(self, name: str, moment: dt.datetime) -> None:
+        """Add the property ``name`` with ``moment`` as a wall-clock time with its zone's
+        TZID: the same as ``add(name, local(moment), params({"TZID": key}))``."""
+        self._lines.append(_local_line(name, moment.tzinfo.key, moment.replace(tzinfo=None)))  # type: ignore[union-attr]
+
+    def add_lines(self, lines: Iterable[str]) -> None:
+        """Add lines already encoded and folded (see :meth:`lines`)."""
+        self._lines.extend(lines)
+
+    def lines(self) -> tuple[str, ...]:
+        """The lines so far, encoded and folded, without line ends: a block to add again
+        with :meth:`add_lines`."""
+        return tuple(self._lines)
+
     def begin(self, component: str) -> None:
         self._lines.append(f"BEGIN:{component}")
 
@@ -155,10 +176,33 @@ def _folded(line: str) -> str:
     return fold(line)
 
 
-@functools.lru_cache(maxsize=_CACHED_TEXTS)
+def _folded_line(line: str) -> str:
+    return line if len(line) < _LIMIT and line.isascii() else _folded(line)
+
+
 def _text(value: str) -> str:
-    encoded: bytes = icalendar.vText(value).to_ical()
-    return encoded.decode()
+    """``value`` escaped as icalendar's ``vText`` escapes it, the replacements in its order
+    (a test compares both): ``\\N`` read as a line break; backslash, semicolon and comma
+    escaped; each line break (CRLF, LF or a lone CR) written ``\\n``."""
+    return (
+        value.replace("\\N", "\n")
+        .replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\r\n", "\\n")
+        .replace("\n", "\\n")
+        .replace("\r", "\\n")
+    )
+
+
+@functools.lru_cache(maxsize=_CACHED_TEXTS)
+def _text_line(name: str, value: str) -> str:
+    return _folded_line(f"{name}:{_text(value)}")
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _local_line(name: str, zone: str, moment: dt.datetime) -> str:
+    return _folded_line(f"{name};{_params((('TZID', zone),))}:{_datetime(moment)}")
 
 
 @functools.lru_cache(maxsize=256)

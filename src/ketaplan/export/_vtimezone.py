@@ -30,11 +30,10 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Iterable, Iterator
-from typing import Literal
+from typing import Literal, NamedTuple
 from zoneinfo import _common as _tzif  # the TZif reader behind zoneinfo.ZoneInfo
 from zoneinfo import _tzpath
 
-import attrs
 import icalendar
 
 __all__ = ["vtimezone", "vtimezone_bytes"]
@@ -51,8 +50,7 @@ _DAYS = ("SU", "MO", "TU", "WE", "TH", "FR", "SA")  # POSIX weekday numbers 0..6
 Kind = Literal["STANDARD", "DAYLIGHT"]
 
 
-@attrs.frozen
-class _Transition:
+class _Transition(NamedTuple):
     """One change of a zone's offset or name, from its tzdata file."""
 
     at: int  # seconds since 1970 UTC
@@ -74,8 +72,7 @@ class _Transition:
         return _EPOCH + dt.timedelta(seconds=self.at + self.before)
 
 
-@attrs.frozen
-class _When:
+class _When(NamedTuple):
     """A POSIX TZ rule date and time: ``Mm.w.d/time``, ``Jn/time`` or ``n/time``."""
 
     form: Literal["M", "J", "n"]
@@ -131,8 +128,7 @@ class _When:
         return -1 if self.week == 5 else self.week
 
 
-@attrs.frozen
-class _Rule:
+class _Rule(NamedTuple):
     """A POSIX TZ string: standard time, and daylight saving time if the zone keeps it."""
 
     std_name: str
@@ -154,8 +150,7 @@ class _Rule:
         yield _Transition(_seconds(back) - self.dst, self.dst, self.std, True, False, self.std_name)
 
 
-@attrs.frozen
-class _Zone:
+class _Zone(NamedTuple):
     """A zone's explicit changes, its current rule, and from when that rule holds."""
 
     key: str
