@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-
-import attrs
+from typing import NamedTuple
 
 from ..._dosing import DerivedValue, DoseField, Quantity
 from ..._i18n import N_, Language
@@ -33,17 +32,29 @@ _STATUS = {
 }
 
 
-@attrs.frozen
-class Fact:
+class Fact(NamedTuple):
     """A labelled value in the clinician's summary table."""
 
     label: str
     value: str
 
 
-@attrs.frozen
 class SessionRow:
-    """One session in the clinician's session list."""
+    """One session in the clinician's session list (not a NamedTuple: its ``index`` would
+    hide the tuple's method)."""
+
+    __slots__ = (
+        "anchor",
+        "assessments",
+        "date",
+        "index",
+        "key",
+        "kind",
+        "moves",
+        "notes",
+        "status",
+        "time",
+    )
 
     key: str
     kind: str
@@ -56,9 +67,33 @@ class SessionRow:
     anchor: str
     notes: str
 
+    def __init__(
+        self,
+        *,
+        key: str,
+        kind: str,
+        index: str,
+        date: str,
+        time: str,
+        status: str,
+        moves: tuple[str, ...],
+        assessments: str,
+        anchor: str,
+        notes: str,
+    ) -> None:
+        self.key = key
+        self.kind = kind
+        self.index = index
+        self.date = date
+        self.time = time
+        self.status = status
+        self.moves = moves
+        self.assessments = assessments
+        self.anchor = anchor
+        self.notes = notes
 
-@attrs.frozen
-class ClinicianPhase:
+
+class ClinicianPhase(NamedTuple):
     """One phase of the clinician's plan."""
 
     title: str
@@ -68,8 +103,7 @@ class ClinicianPhase:
     pending: str
 
 
-@attrs.frozen
-class CheckpointRow:
+class CheckpointRow(NamedTuple):
     """A checkpoint of a dosing session at its wall-clock time."""
 
     time: str
@@ -78,8 +112,7 @@ class CheckpointRow:
     sources: str
 
 
-@attrs.frozen
-class DoseRow:
+class DoseRow(NamedTuple):
     """A dose field of one session: the entered value, or a blank to fill."""
 
     label: str
@@ -91,8 +124,7 @@ class DoseRow:
     note: str
 
 
-@attrs.frozen
-class DerivedRow:
+class DerivedRow(NamedTuple):
     """A value derived from dose fields, with its inputs, or what it still waits for."""
 
     label: str
@@ -101,8 +133,7 @@ class DerivedRow:
     waiting: str
 
 
-@attrs.frozen
-class FormDue:
+class FormDue(NamedTuple):
     """The monitoring form after one dosing session, and its deadline."""
 
     name: str
@@ -111,8 +142,7 @@ class FormDue:
     within: str
 
 
-@attrs.frozen
-class DosingBlock:
+class DosingBlock(NamedTuple):
     """One dosing session as a form: checkpoints, dose fields, derived values, form due."""
 
     key: str
@@ -128,8 +158,7 @@ class DosingBlock:
     moves: tuple[str, ...]
 
 
-@attrs.frozen
-class AssessmentDue:
+class AssessmentDue(NamedTuple):
     """Questionnaires due at one session."""
 
     key: str
@@ -137,8 +166,7 @@ class AssessmentDue:
     instruments: str
 
 
-@attrs.frozen
-class RevisionRow:
+class RevisionRow(NamedTuple):
     """One entry of the revision history."""
 
     number: int
@@ -150,8 +178,7 @@ class RevisionRow:
     detail: str
 
 
-@attrs.frozen
-class SignOffBlock:
+class SignOffBlock(NamedTuple):
     """The sign-off: filled from the plan's sign-off, or blank lines to sign on paper."""
 
     clinician: str
@@ -159,8 +186,7 @@ class SignOffBlock:
     blank: str
 
 
-@attrs.frozen
-class ClinicianContext:
+class ClinicianContext(NamedTuple):
     """Everything the clinician documents show."""
 
     head: Heading

@@ -12,8 +12,7 @@ import datetime as dt
 import re
 import zoneinfo
 from collections.abc import Sequence
-
-import attrs
+from typing import NamedTuple
 
 from ..._dosing import DerivedValue, DoseField, Quantity
 from ..._i18n import Language, language
@@ -128,8 +127,7 @@ class Course:
         }
 
 
-@attrs.frozen
-class Heading:
+class Heading(NamedTuple):
     """What both documents of a plan say at the top."""
 
     title: str

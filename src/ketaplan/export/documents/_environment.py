@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import traceback
+import types
 from collections.abc import Callable
 from gettext import NullTranslations
 from pathlib import Path
@@ -155,11 +156,14 @@ def _cached_environment(folder: str | None, *, markdown: bool, tag: str) -> jinj
 
 
 class _CompiledTranslations(jinja2.ext.InternationalizationExtension):
-    """``jinja2.ext.i18n``, where a ``{% trans %}`` text without variables is translated when
-    the template is compiled rather than each time it is shown (a heading in a table's
-    every row): an environment has one language. The output is the same: the translation
-    is marked safe where the output is autoescaped, ``%%`` is ``%``, and Jinja applies the
-    environment's ``finalize`` (Markdown escaping) to it as it would at rendering."""
+    """``jinja2.ext.i18n``, where a ``{% trans %}`` text is translated when the template is
+    compiled rather than each time it is shown (a heading in a table's every row): an
+    environment has one language. The output is the same: the translation is marked safe
+    where the output is autoescaped, then formatted with the variables (``%%`` is ``%``
+    even without any), and Jinja applies the environment's ``finalize`` (Markdown escaping)
+    to it as it would at rendering. A text with variables is formatted as it is shown, in
+    the template's own code: no call of ``gettext`` through Jinja's context for each text
+    of each row."""
 
     def _make_node(
         self,
@@ -177,12 +181,18 @@ class _CompiledTranslations(jinja2.ext.InternationalizationExtension):
             and self.environment.newstyle_gettext  # type: ignore[attr-defined]
             and context is None
             and plural_expr is None
-            and not variables
         ):
+            text = translations.gettext(singular)
+            if variables:  # as _gettext: Markup(text) % variables where autoescaped
+                pairs = [jinja2.nodes.Pair(jinja2.nodes.Const(k), v) for k, v in variables.items()]
+                formatted = jinja2.nodes.Mod(
+                    jinja2.nodes.MarkSafeIfAutoescape(jinja2.nodes.Const(text)),
+                    jinja2.nodes.Dict(pairs),
+                )
+                return jinja2.nodes.Output([formatted])
             with contextlib.suppress(TypeError, ValueError, KeyError):  # left to rendering
-                text = translations.gettext(singular) % {}
                 return jinja2.nodes.Output(
-                    [jinja2.nodes.MarkSafeIfAutoescape(jinja2.nodes.Const(text))]
+                    [jinja2.nodes.MarkSafeIfAutoescape(jinja2.nodes.Const(text % {}))]
                 )
         return super()._make_node(
             singular, plural, context, variables, plural_expr, vars_referenced, num_called_num
@@ -273,6 +283,7 @@ def _fingerprint(environment: jinja2.Environment) -> str:
         tuple(catalogue.items()),  # in the catalogue's order: stable for a catalogue
         (escape.co_code, escape.co_consts, _markdown._MARKDOWN_SPECIAL.pattern),
         _markdown._MARKDOWN_LEADING.pattern,
+        _code(_CompiledTranslations._make_node.__code__),  # how {% trans %} is compiled
         sorted(environment.extensions),
         sorted((key, repr(value)) for key, value in environment.policies.items()),
         bool(environment.autoescape),
@@ -288,3 +299,10 @@ def _fingerprint(environment: jinja2.Environment) -> str:
         environment.line_comment_prefix,
     )
     return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
+
+
+def _code(code: types.CodeType) -> tuple[object, ...]:
+    """What ``code`` does, the same in every process (the repr of a nested code object, a
+    comprehension's, has its address)."""
+    constants = tuple(_code(c) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return (code.co_code, constants, code.co_names)

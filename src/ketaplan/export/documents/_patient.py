@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-
-import attrs
+from typing import NamedTuple
 
 from ..._i18n import N_, Language
 from ..._plan import Plan
@@ -32,8 +31,7 @@ _STATUS = {
 }
 
 
-@attrs.frozen
-class GlanceRow:
+class GlanceRow(NamedTuple):
     """One phase of the course at a glance."""
 
     title: str
@@ -42,8 +40,7 @@ class GlanceRow:
     pending: str
 
 
-@attrs.frozen
-class PatientRow:
+class PatientRow(NamedTuple):
     """One appointment as the patient reads it."""
 
     day: str
@@ -56,16 +53,14 @@ class PatientRow:
     cancelled: bool
 
 
-@attrs.frozen
-class Week:
+class Week(NamedTuple):
     """The appointments of one calendar week (Monday to Sunday)."""
 
     heading: str
     rows: tuple[PatientRow, ...]
 
 
-@attrs.frozen
-class PatientPhase:
+class PatientPhase(NamedTuple):
     """One phase of the patient's schedule."""
 
     title: str
@@ -73,8 +68,7 @@ class PatientPhase:
     pending: str
 
 
-@attrs.frozen
-class Guide:
+class Guide(NamedTuple):
     """What to expect at one kind of session, from its template."""
 
     title: str
@@ -88,8 +82,7 @@ class Guide:
     call_the_clinic: tuple[str, ...]
 
 
-@attrs.frozen
-class PatientContext:
+class PatientContext(NamedTuple):
     """Everything the patient documents show."""
 
     head: Heading

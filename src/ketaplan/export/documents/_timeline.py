@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-
-import attrs
+from typing import NamedTuple
 
 from ..._i18n import Language
 from ..._protocol import SessionKind
@@ -32,8 +31,7 @@ _PHASE_COLOURS = ("#9ec5e8", "#b8deb0", "#f3d49b", "#d6c2ea", "#f2b8b5", "#c9d6d
 _TICK_COLOURS = {"dosing": "#14324f", "other": "#a3480a"}
 
 
-@attrs.frozen
-class Band:
+class Band(NamedTuple):
     """One phase drawn as a coloured band along the timeline's date axis."""
 
     x: int
@@ -42,8 +40,7 @@ class Band:
     title: str
 
 
-@attrs.frozen
-class Tick:
+class Tick(NamedTuple):
     """One session on the timeline: a dosing tick is tall, any other session's is short."""
 
     x: int
@@ -54,16 +51,14 @@ class Tick:
     label: str
 
 
-@attrs.frozen
-class MonthMark:
+class MonthMark(NamedTuple):
     """A month boundary on the date axis and its label."""
 
     x: int
     label: str
 
 
-@attrs.frozen
-class LegendItem:
+class LegendItem(NamedTuple):
     """One entry of the timeline's legend: a swatch (a band colour or a tick kind) and its text."""
 
     x: int
@@ -73,8 +68,7 @@ class LegendItem:
     text: str
 
 
-@attrs.frozen
-class TimelineMonth:
+class TimelineMonth(NamedTuple):
     """The timeline as text: the days of one month with a session, by kind."""
 
     month: str
@@ -82,8 +76,7 @@ class TimelineMonth:
     other: str
 
 
-@attrs.frozen
-class Timeline:
+class Timeline(NamedTuple):
     """The course drawn along a date axis; every coordinate an integer in SVG user units."""
 
     width: int
