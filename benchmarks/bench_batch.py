@@ -17,6 +17,7 @@ import argparse
 import csv
 import datetime as dt
 import tempfile
+import time
 from pathlib import Path
 
 from ketaplan._batch import Outcome, run_batch
@@ -103,7 +104,9 @@ def main() -> None:
         folder = Path(scratch)
         template, patients = write_inputs(folder, arguments.plans)
         out = folder / "out"
+        cpu = time.process_time()
         summary = run_batch(patients, out, now=NOW, template=template, jobs=arguments.jobs)
+        cpu = time.process_time() - cpu
         written = [r for r in summary.results if r.outcome is Outcome.WRITTEN]
         sizes = sum(p.stat().st_size for p in out.glob("*/*") if not p.name.startswith("."))
     problems = [r for r in summary.results if r.outcome is not Outcome.WRITTEN]
@@ -115,6 +118,9 @@ def main() -> None:
         print(f"  {result.source}: {result.outcome.value}: {result.message}")
     print(f"wall time:        {summary.seconds:8.1f} s")
     print(f"plans per second: {len(written) / summary.seconds:8.1f}")
+    # The batch's own process reads the CSV and hands out the plans; its CPU is taken
+    # from the same cores as the workers'.
+    print(f"batch process:    {1000 * cpu / max(arguments.plans, 1):8.2f} ms CPU per plan")
     for pid, peak in sorted(summary.memory.items()):
         print(f"peak memory, worker {pid}: {peak / 1e6:6.1f} MB")
     print(f"bytes per plan:   {sizes / max(len(written), 1):8.0f}")

@@ -445,3 +445,27 @@ def test_bookings_rerun_counts_the_unchanged_plans(tmp_path: Path) -> None:
         status,
         stdout.splitlines()[-1],
     )
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [{}, {"p.ics": b"BEGIN", "p.json": b"{}", "p-clinic.ics": b"", "Zoë.md": b"\xc3\xa9"}],
+    ids=["no files", "files"],
+)
+def test_a_manifest_is_what_json_writes_for_it(outputs: dict[str, bytes]) -> None:
+    """A plan folder's manifest is byte for byte json.dumps(indent=2, sort_keys=True) of its
+    format, inputs digest, version and each file's sha256."""
+    import hashlib
+
+    from ketaplan import __version__
+    from ketaplan._batch import _manifest
+
+    manifest = {
+        "format": "ketaplan.batch",
+        "version": 1,
+        "ketaplan": __version__,
+        "inputs": "d" * 64,
+        "outputs": {name: hashlib.sha256(data).hexdigest() for name, data in outputs.items()},
+    }
+    expected = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    assert expected.encode() == _manifest(outputs, "d" * 64)

@@ -39,8 +39,9 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from json.encoder import encode_basestring_ascii as _ascii  # json's C escaping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -271,8 +272,7 @@ def _apply_row(template: dict[str, Any], cells: Sequence[tuple[str, str]]) -> di
 # -- what to build ----------------------------------------------------------------------
 
 
-@attrs.frozen
-class _Entry:
+class _Entry(NamedTuple):
     """One plan to build, as read from its source."""
 
     source: str
@@ -281,8 +281,7 @@ class _Entry:
     row_error: str = ""
 
 
-@attrs.frozen
-class _Task:
+class _Task(NamedTuple):
     """What a worker needs to build one plan."""
 
     source: str
@@ -293,8 +292,7 @@ class _Task:
     plan: Plan | None = None
 
 
-@attrs.frozen
-class _Context:
+class _Context(NamedTuple):
     """What every task of a batch shares."""
 
     out: Path
@@ -543,17 +541,25 @@ def _write(plan: Plan, folder: Path, context: _Context, digest: str) -> Path | N
 
 def _manifest(outputs: Mapping[str, bytes], digest: str) -> bytes:
     """The manifest of a plan folder holding ``outputs`` (file name to content), built for
-    inputs ``digest``."""
-    manifest = {
-        "format": _MANIFEST_FORMAT,
-        "version": 1,
-        "ketaplan": __version__,
-        "inputs": digest,
-        "outputs": {
-            name: hashlib.sha256(content).hexdigest() for name, content in sorted(outputs.items())
-        },
-    }
-    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    inputs ``digest``.
+
+    The text of ``json.dumps(manifest, indent=2, sort_keys=True)`` (a test compares them),
+    written directly: json's indented writer is pure Python, and slower than this.
+    """
+    digests = [
+        f'{_ascii(name)}: "{hashlib.sha256(content).hexdigest()}"'
+        for name, content in sorted(outputs.items())
+    ]
+    listed = "{\n    " + ",\n    ".join(digests) + "\n  }" if digests else "{}"
+    return (
+        "{\n"
+        f'  "format": {_ascii(_MANIFEST_FORMAT)},\n'
+        f'  "inputs": {_ascii(digest)},\n'
+        f'  "ketaplan": {_ascii(__version__)},\n'
+        f'  "outputs": {listed},\n'
+        '  "version": 1\n'
+        "}\n"
+    ).encode()
 
 
 def intact(folder: Path, digest: str) -> bool:
@@ -804,7 +810,7 @@ def run_batch(
             if booked is None:
                 yield number, task
                 continue
-            task = attrs.evolve(task, digest=_digest(inputs, booked.chain.digest()))
+            task = task._replace(digest=_digest(inputs, booked.chain.digest()))
             folder = out / task.plan_id
             try:
                 if intact(folder, task.digest):
@@ -826,7 +832,7 @@ def run_batch(
                 if display is not None:
                     display.advance(1)
                 continue
-            yield number, attrs.evolve(task, plan=plan)
+            yield number, task._replace(plan=plan)
 
     workers = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
     previous = signal.getsignal(signal.SIGTERM)
