@@ -364,5 +364,8 @@ def test_sessions_laid_again_revisit_an_earlier_choice_before_giving_up(
         _schedule.lay_in_turn(
             rules,
             [],
-            [*steps[:1], attrs.evolve(steps[1], planned=lambda _p: monday + dt.timedelta(2))],
+            [
+                *steps[:1],
+                _schedule.InTurn(steps[1].session, dt.time(9), lambda _p: monday + dt.timedelta(2)),
+            ],
         )

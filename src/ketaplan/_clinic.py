@@ -296,9 +296,12 @@ class Clinic:
 
     def local(self, day: dt.date, time: dt.time) -> dt.datetime | None:
         """The aware datetime of wall-clock ``time`` on ``day``, or ``None`` if DST skips it."""
-        moment = dt.datetime.combine(day, time, tzinfo=self.zone)
-        back = moment.astimezone(dt.UTC).astimezone(self.zone)
-        return moment if back.replace(tzinfo=None) == moment.replace(tzinfo=None) else None
+        zone = self.zone
+        moment = dt.datetime.combine(day, time, tzinfo=zone)
+        # The wall-clock time survives the round trip through UTC exactly when its
+        # offset does (the same instant): a skipped time comes back an hour later.
+        back = moment.astimezone(dt.UTC).astimezone(zone)
+        return moment if back.utcoffset() == moment.utcoffset() else None
 
     def hours_reason(self, start: dt.datetime, end: dt.datetime) -> str | None:
         """Why ``start``-``end`` falls outside opening hours, or ``None`` when it fits."""

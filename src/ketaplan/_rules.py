@@ -57,6 +57,8 @@ class Own:
     def __init__(self, zone: dt.tzinfo, sessions: Iterable[Session] = ()) -> None:
         self.zone = zone
         self.by_day: dict[dt.date, list[Session]] = {}
+        #: The days of ``by_day`` in order, to find the sessions near a day.
+        self.days: list[dt.date] = []
         self.dosing: list[tuple[dt.datetime, str]] = []
         self._sessions: dict[str, Session] = {}
         for session in sessions:
@@ -67,7 +69,11 @@ class Own:
 
     def add(self, session: Session) -> None:
         self._sessions[session.key] = session
-        self.by_day.setdefault(self.day(session), []).append(session)
+        day = self.day(session)
+        if day not in self.by_day:
+            self.by_day[day] = []
+            bisect.insort(self.days, day)
+        self.by_day[day].append(session)
         if session.kind is SessionKind.DOSING:
             bisect.insort(self.dosing, (utc(session.start), session.key))
 
@@ -89,6 +95,13 @@ class Own:
     def on(self, day: dt.date) -> list[Session]:
         """The sessions on local date ``day``."""
         return self.by_day.get(day, [])
+
+    def near(self, day: dt.date, days: int) -> Iterator[Session]:
+        """The sessions on the local dates up to ``days`` before or after ``day``."""
+        first = bisect.bisect_left(self.days, day - dt.timedelta(days=days))
+        last = bisect.bisect_right(self.days, day + dt.timedelta(days=days))
+        for near_day in self.days[first:last]:
+            yield from self.by_day[near_day]
 
     def dosing_near(self, moment: dt.datetime, within: dt.timedelta) -> list[str]:
         """Keys of dosing sessions starting less than ``within`` from ``moment``."""

@@ -26,6 +26,7 @@ import datetime as dt
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import NamedTuple
 
 import attrs
 
@@ -101,60 +102,98 @@ def schedule(
     ).run()
 
 
-@attrs.frozen
-class _Window:
+# The search's own records are NamedTuples and plain classes with slots: cheap to make
+# in the search's inner loops, and to define when the package is imported.
+
+
+class _Window(NamedTuple):
     """Where one dosing session of a phase may go: ``planned``, or from ``low`` to ``high``."""
 
     planned: dt.date
     low: dt.date
     high: dt.date
-    rule: str
+    #: The phase's rule in words, made only when a session cannot keep it.
+    rule: Callable[[], str]
     #: A day the phase's own rule (a per-week cap) rules out, with why.
     extra: Callable[[dt.date], str | None] | None = None
 
 
-@attrs.define
 class _Step:
     """One session to place: a phase's ``index``-th dosing session, or a companion of it."""
 
-    index: int
-    companion: Companion | None = None
-    anchor: Session | None = None
+    __slots__ = ("anchor", "companion", "index")
+
+    def __init__(
+        self, index: int, companion: Companion | None = None, anchor: Session | None = None
+    ) -> None:
+        self.index = index
+        self.companion = companion
+        self.anchor = anchor
 
 
-@attrs.define
 class _Frame:
     """A step being placed: its candidates, the days they passed over, what is placed."""
 
-    step: _Step
-    memo: tuple[object, ...]
-    passed: list[Move]
-    candidates: Iterator[tuple[Session, _Cost]]
-    cost: _Cost
-    placed: Session | None = None
+    __slots__ = ("candidates", "memo", "passed", "placed", "step")
+
+    def __init__(
+        self,
+        step: _Step,
+        memo: tuple[object, ...],
+        passed: list[Move],
+        candidates: Iterator[tuple[Session, _Cost]],
+    ) -> None:
+        self.step = step
+        self.memo = memo
+        self.passed = passed
+        self.candidates = candidates
+        self.placed: Session | None = None
 
 
-@attrs.define
 class _Cursor:
     """A path of the phase's sessions and the candidates for the next one, in cost order."""
 
-    path: tuple[Session, ...]
-    window: _Window
-    candidates: list[tuple[dt.date, bool, tuple[int, int, int]]]
-    base: tuple[int, int, int]
-    #: Each candidate's cost plus a lower bound on what the rest of the phase must
-    #: still cost after it (see ``_PhaseSearch._still_costs``): the heap's order.
-    bounds: list[_Cost] | None = None
-    position: int = 0
-    found: bool = False
-    passed: list[Move] = attrs.Factory(list)
-    closed: dict[dt.date, str | None] = attrs.Factory(dict)
-    preferred_reason: dict[dt.date, str] = attrs.Factory(dict)
-    fits_at_preferred: set[dt.date] = attrs.Factory(set)
+    __slots__ = (
+        "base",
+        "bounds",
+        "candidates",
+        "closed",
+        "fits_at_preferred",
+        "found",
+        "passed",
+        "path",
+        "position",
+        "preferred_reason",
+        "rest",
+        "window",
+    )
 
-    #: Builds the candidates after the first, which is the planned day at the preferred
-    #: time when the window has it: most paths never need the rest.
-    rest: Callable[[], tuple[list[tuple[dt.date, bool, _Cost]], list[_Cost] | None]] | None = None
+    def __init__(
+        self,
+        path: tuple[Session, ...],
+        window: _Window,
+        candidates: list[tuple[dt.date, bool, _Cost]],
+        base: _Cost,
+        bounds: list[_Cost] | None = None,
+    ) -> None:
+        self.path = path
+        self.window = window
+        self.candidates = candidates
+        self.base = base
+        #: Each candidate's cost plus a lower bound on what the rest of the phase must
+        #: still cost after it (see ``_PhaseSearch._still_costs``): the heap's order.
+        self.bounds = bounds
+        self.position = 0
+        self.found = False
+        self.passed: list[Move] = []
+        self.closed: dict[dt.date, str | None] = {}
+        self.preferred_reason: dict[dt.date, str] = {}
+        self.fits_at_preferred: set[dt.date] = set()
+        #: Builds the candidates after the first, which is the planned day at the preferred
+        #: time when the window has it: most paths never need the rest.
+        self.rest: (
+            Callable[[], tuple[list[tuple[dt.date, bool, _Cost]], list[_Cost] | None]] | None
+        ) = None
 
     def advance(self) -> bool:
         """Move to the next candidate; whether there may be one (see :meth:`expand`)."""
@@ -480,7 +519,7 @@ class _PhaseSearch:
                 else:
                     key = self._key(len(path) + 1)
                     self._note(
-                        _DeadEnd(key, window.low, f"{window.rule}; no day is left"), len(path) + 1
+                        _DeadEnd(key, window.low, f"{window.rule()}; no day is left"), len(path) + 1
                     )
                 continue
             cursor = item
@@ -507,7 +546,7 @@ class _PhaseSearch:
         """Note why no candidate of ``cursor`` fit, if none did."""
         if not cursor.found:
             key = self._key(len(cursor.path) + 1)
-            rule = f"{cursor.window.rule}; {_summary(cursor.passed)}"
+            rule = f"{cursor.window.rule()}; {_summary(cursor.passed)}"
             self._note(_DeadEnd(key, cursor.window.planned, rule), len(cursor.path) + 1)
 
     def _cursor(self, path: tuple[Session, ...], window: _Window, spent: _Cost) -> _Cursor:
@@ -659,13 +698,13 @@ class _PhaseSearch:
         self.dosing = list(cursor.path)
         recent = cursor.recent(self._horizon())
         times = s.rules.times(day, self.template, s.time)
-        found: Session | str = "no time that day fits"
+        found: tuple[dt.datetime, dt.datetime] | str = "no time that day fits"
         first_reason = cursor.preferred_reason.get(day)
         for time in times if not at_preferred else times[:1]:
             if not at_preferred and time == s.time:
                 continue
-            slot = self._slot(key, index, day, time, self.template, extra=recent)
-            if isinstance(slot, Session):
+            slot = self._slot(day, time, self.template, extra=recent)
+            if not isinstance(slot, str):
                 found = slot
                 break
             if at_preferred:
@@ -678,13 +717,22 @@ class _PhaseSearch:
             return None
         if at_preferred:
             cursor.fits_at_preferred.add(day)
+        start, end = found
         if day == window.planned and at_preferred:
-            return found
+            return self._session(key, index, start, end, self.template)
         moves = self._between(window, cursor.passed, day)
         if not at_preferred:
             why = cursor.preferred_reason.get(day) or "taken"
             moves.append(Move(day, f"{s.time:%H:%M}: {why}"))
-        return attrs.evolve(found, planned=window.planned, moves=_first_per_day(moves))
+        return self._session(
+            key,
+            index,
+            start,
+            end,
+            self.template,
+            planned=window.planned,
+            moves=_first_per_day(moves),
+        )
 
     def _between(self, window: _Window, passed: list[Move], chosen: dt.date) -> list[Move]:
         """Each day from the planned one up to ``chosen`` (either way), and why it was
@@ -717,7 +765,7 @@ class _PhaseSearch:
                 memo = self._memo(step)
                 if memo not in self.failed:
                     passed: list[Move] = []
-                    frames.append(_Frame(step, memo, passed, self._candidates(step, passed), _ZERO))
+                    frames.append(_Frame(step, memo, passed, self._candidates(step, passed)))
             if not frames:
                 last = self.deepest or _DeadEnd(self._key(1), self.earliest, "no day to try")
                 raise ScheduleError(last.key, last.day, last.rule)
@@ -774,12 +822,13 @@ class _PhaseSearch:
             centre = s._day(self.dosing[-1])
         # Later sessions fall on later days: their times matter only to the gap rule.
         timed = bool(s.rules.min_gap) or step.companion is not None
-        near = []
-        for offset in range(-reach.days - 1, reach.days + 2):
-            for other in s.own.on(centre + dt.timedelta(days=offset)):
-                if other.phase == self.phase.name:
-                    near.append((other.key, str(utc(other.start) if timed else s._day(other))))
-        return (step.index, id(step.companion), s._day(self.dosing[0]), tuple(sorted(near)))
+        phase = self.phase.name
+        near = sorted(
+            (other.key, utc(other.start) if timed else s._day(other))
+            for other in s.own.near(centre, reach.days + 1)
+            if other.phase == phase
+        )
+        return (step.index, id(step.companion), s._day(self.dosing[0]), tuple(near))
 
     def _next(self, step: _Step, session: Session) -> _Step | None:
         """The step after ``step``; ``None`` when the phase is done.
@@ -870,39 +919,48 @@ class _PhaseSearch:
                 continue
             first_reason: str | None = None
             for time in rules.times(day, self.template, s.time):
-                slot = self._slot(key, index, day, time, self.template)
+                slot = self._slot(day, time, self.template)
                 if isinstance(slot, str):
                     first_reason = first_reason or slot
                     continue
+                start, end = slot
                 cost = (int(day != window.planned), int(not s.preferred(day)), int(time != s.time))
                 if cost[0] or cost[2]:
                     moves = self._between(window, passed, day)
                     if time != s.time:
                         moves.append(Move(day, f"{s.time:%H:%M}: {first_reason or 'taken'}"))
                     yield (
-                        attrs.evolve(slot, planned=window.planned, moves=_first_per_day(moves)),
+                        self._session(
+                            key,
+                            index,
+                            start,
+                            end,
+                            self.template,
+                            planned=window.planned,
+                            moves=_first_per_day(moves),
+                        ),
                         cost,
                     )
                 else:
-                    yield slot, cost
+                    yield self._session(key, index, start, end, self.template), cost
                 if not rules.min_gap:
                     break  # another time that day leaves the rest of the phase as it was
             passed.append(Move(day, first_reason or "no time that day fits"))
-        raise _DeadEnd(key, window.planned, f"{window.rule}; {_summary(passed)}")
+        raise _DeadEnd(key, window.planned, f"{window.rule()}; {_summary(passed)}")
 
     def _slot(
         self,
-        key: str,
-        index: int,
         day: dt.date,
         time: dt.time,
         template: SessionTemplate,
-        anchor: str | None = None,
         extra: Sequence[Session] = (),
-    ) -> Session | str:
-        """The session ``key`` at ``time`` on ``day`` if it keeps every rule, or why not."""
+        start: dt.datetime | str | None = None,
+    ) -> tuple[dt.datetime, dt.datetime] | str:
+        """The start and end of ``template``'s session at ``time`` on ``day`` (``start``,
+        when the caller has it from the rule book) if it keeps every rule, or why not."""
         s = self.s
-        start = s.rules.at(day, time, template)
+        if start is None:
+            start = s.rules.at(day, time, template)
         if isinstance(start, str):
             return start
         end = (utc(start) + template.duration).astimezone(s.zone)
@@ -913,15 +971,33 @@ class _PhaseSearch:
             recovering = self._before_companion(start, day)
             if recovering is not None:
                 return recovering
+        return start, end
+
+    def _session(
+        self,
+        key: str,
+        index: int,
+        start: dt.datetime,
+        end: dt.datetime,
+        template: SessionTemplate,
+        *,
+        phase: str | None = None,
+        anchor: str | None = None,
+        planned: dt.date | None = None,
+        moves: tuple[Move, ...] = (),
+    ) -> Session:
+        """The session found for a slot, made once with everything it carries."""
         return Session(
             key=key,
             kind=template.kind,
-            phase=self.phase.name,
+            phase=self.phase.name if phase is None else phase,
             index=index,
             start=start,
             end=end,
             template=template.name,
             anchor=anchor,
+            planned=planned,
+            moves=moves,
         )
 
     def _budget(self, key: str, day: dt.date, *, best_first: bool = False) -> None:
@@ -960,7 +1036,7 @@ class _PhaseSearch:
                 return "the next phase does not fit after it"
             return extra(day) if extra is not None else None
 
-        return attrs.evolve(window, extra=kept_free)
+        return window._replace(extra=kept_free)
 
     def _cadence_window(self, index: int) -> _Window | None:
         s = self.s
@@ -975,7 +1051,10 @@ class _PhaseSearch:
             if index == 1 and self.previous is None:
                 planned = s.next_preferred(self.earliest)
                 low, high = self.earliest, slack.after(planned)
-                rule = f"phase {self.phase.name!r} starts on or after {english_date(self.earliest)}"
+                says: tuple[str, tuple[object, ...]] = (
+                    "starts on or after {} (by {})",
+                    (self.earliest,),
+                )
             else:
                 assert before is not None
                 last = s._day(before)
@@ -986,13 +1065,14 @@ class _PhaseSearch:
                     low, high = slack.before(low), slack.after(high)
                 if index == 1:
                     low = max(low, self.earliest)
-                rule = f"phase {self.phase.name!r} needs a session {cadence} after {english_date(last)}"
+                says = ("needs a session {} after {} (by {})", (cadence, last))
             low = max(low, floor)
             if cadence.until is not None:
                 if planned > cadence.until:
                     return None
                 high = min(high, cadence.until)
-            return _Window(planned, low, high, f"{rule} (by {english_date(high)})")
+            rule = _rule(f"phase {{!r}} {says[0]}", self.phase.name, *says[1], high)
+            return _Window(planned, low, high, rule)
         intervals = cadence.intervals if isinstance(cadence, Taper) else cadence.offsets
         chained = isinstance(cadence, Taper)
         if chained and index > 1:
@@ -1005,8 +1085,14 @@ class _PhaseSearch:
         if index == 1 and self.previous is None:
             low = max(low, s.start)
         high = slack.after(planned)
-        rule = f"phase {self.phase.name!r} needs a session {interval} after {english_date(anchor)}"
-        return _Window(planned, low, high, f"{rule} (by {english_date(high)})")
+        rule = _rule(
+            "phase {!r} needs a session {} after {} (by {})",
+            self.phase.name,
+            interval,
+            anchor,
+            high,
+        )
+        return _Window(planned, low, high, rule)
 
     @property
     def start_day(self) -> dt.date:
@@ -1017,8 +1103,10 @@ class _PhaseSearch:
         if index == 1:
             planned = s.next_preferred(self.earliest)
             high = self.phase.slack.after(planned)
-            rule = f"phase {self.phase.name!r} starts on or after {english_date(self.earliest)}"
-            return _Window(planned, self.earliest, high, f"{rule} (by {english_date(high)})")
+            rule = _rule(
+                "phase {!r} starts on or after {} (by {})", self.phase.name, self.earliest, high
+            )
+            return _Window(planned, self.earliest, high, rule)
         origin = s._day(self.dosing[0])
         last = origin + dt.timedelta(weeks=cadence.weeks) - _DAY
         # Sessions fall in index order on later days, and the window starts at ``floor``:
@@ -1042,7 +1130,7 @@ class _PhaseSearch:
         planned = floor
         while not s.preferred(planned) or week_full(planned):
             planned += _DAY
-        rule = f"phase {self.phase.name!r} needs {cadence} (by {english_date(last)})"
+        rule = _rule("phase {!r} needs {} (by {})", self.phase.name, cadence, last)
         return _Window(planned, floor, last, rule, week_full)
 
     # -- companions --------------------------------------------------------------
@@ -1097,20 +1185,25 @@ class _PhaseSearch:
                     )
                     for time in s.rules.times(day, template, s.time):
                         start = s.rules.at(day, time, template)
-                        if isinstance(start, str) or not low <= utc(start) <= high:
+                        if isinstance(start, str):
                             continue
-                        if (utc(start), lenient) in seen:
+                        instant = utc(start)
+                        if not low <= instant <= high or (instant, lenient) in seen:
                             continue
-                        seen.add((utc(start), lenient))
+                        seen.add((instant, lenient))
                         if not lenient and self._recovering(start, day):
                             continue
-                        slot = self._slot(key, anchor.index, day, time, template, anchor.key)
+                        slot = self._slot(day, time, template, start=start)
                         if isinstance(slot, str):
                             continue
                         moves = self._worth_saying([*rejected, *passed])
-                        moved = attrs.evolve(
-                            slot,
+                        moved = self._session(
+                            key,
+                            anchor.index,
+                            *slot,
+                            template,
                             phase=anchor.phase,
+                            anchor=anchor.key,
                             planned=min(m.date for m in moves) if moves else None,
                             moves=tuple(moves),
                         )
@@ -1164,6 +1257,13 @@ def _preference_order(window: _Window, preferred: Callable[[dt.date], bool]) -> 
             ):
                 if low <= day <= high and preferred(day) is wanted:
                     yield day
+
+
+def _rule(text: str, *values: object) -> Callable[[], str]:
+    """A window's rule in words, put together only when asked: ``text`` formatted with
+    ``values``, dates as :func:`english_date` writes them. Most windows are kept, and
+    their rules are never read."""
+    return lambda: text.format(*(english_date(v) if isinstance(v, dt.date) else v for v in values))
 
 
 def _days(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -1237,8 +1337,7 @@ REACH_DAYS = 60
 IN_TURN_BUDGET = 20_000
 
 
-@attrs.frozen
-class InTurn:
+class InTurn(NamedTuple):
     """One session to lay again: ``session`` as it is, to start at wall-clock ``time``
     on the ``planned`` day, or the day ``planned`` gives from the day the session
     before it took (``None`` for the first)."""

@@ -34,6 +34,16 @@ def _instant(value: dt.datetime) -> int:
     return (value.replace(tzinfo=None) - dt.datetime.min - offset) // dt.timedelta(microseconds=1)
 
 
+def _ends_after(start: dt.datetime, end: dt.datetime) -> bool:
+    """Whether instant ``end`` comes after instant ``start``."""
+    try:
+        # Both in UTC compare as instants; the fast way, for every date but the first
+        # and last days a datetime can hold.
+        return end.astimezone(dt.UTC) > start.astimezone(dt.UTC)
+    except OverflowError:
+        return _instant(end) > _instant(start)
+
+
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -50,6 +60,15 @@ class SessionStatus(enum.StrEnum):
     COMPLETED = "completed"
     MISSED = "missed"
     CANCELLED = "cancelled"
+
+
+def _kind(value: str) -> SessionKind:
+    # The scheduler passes members: the enum's own lookup only for other values.
+    return value if isinstance(value, SessionKind) else SessionKind(value)
+
+
+def _status(value: str) -> SessionStatus:
+    return value if isinstance(value, SessionStatus) else SessionStatus(value)
 
 
 @attrs.frozen
@@ -79,13 +98,13 @@ class Session:
     """
 
     key: str
-    kind: SessionKind = attrs.field(converter=SessionKind)
+    kind: SessionKind = attrs.field(converter=_kind)
     phase: str
     index: int = attrs.field(validator=_at_least(1))
     start: dt.datetime = attrs.field(validator=_aware)
     end: dt.datetime = attrs.field(validator=_aware)
     template: str
-    status: SessionStatus = attrs.field(default=SessionStatus.SCHEDULED, converter=SessionStatus)
+    status: SessionStatus = attrs.field(default=SessionStatus.SCHEDULED, converter=_status)
     anchor: str | None = None
     planned: dt.date | None = None
     moves: tuple[Move, ...] = attrs.field(default=(), converter=to_tuple)
@@ -96,7 +115,7 @@ class Session:
     def _after_start(self, attribute: attrs.Attribute[dt.datetime], value: dt.datetime) -> None:
         # As instants: two wall-clock times in one zone compare as wall clocks,
         # and the hour the clocks go back repeats.
-        if _instant(value) <= _instant(self.start):
+        if not _ends_after(self.start, value):
             raise SpecError(
                 "end",
                 value.isoformat(),
