@@ -892,3 +892,21 @@ def test_a_worker_keeps_the_shared_work_of_a_few_plans_only() -> None:
     ]
     assert alone == again[::-1]
     assert _ics._event_end.cache_info().maxsize is not None
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        dt.datetime(2027, 3, 14, 9, 5, 7),
+        dt.datetime(999, 1, 2, 0, 0, 0),
+        dt.datetime(2027, 12, 31, 23, 59, 59, 999999),
+        dt.datetime(2027, 3, 14, 9, 5, 7, tzinfo=dt.UTC),
+    ],
+    ids=str,
+)
+def test_date_times_are_written_as_icalendar_writes_them(moment: dt.datetime) -> None:
+    """A DATE-TIME, a wall-clock time or an instant in UTC, is written exactly as
+    icalendar's vDatetime writes it: no fraction of a second, Z for UTC."""
+    from ketaplan.export._lines import _datetime
+
+    assert icalendar.vDatetime(moment).to_ical().decode() == _datetime(moment)

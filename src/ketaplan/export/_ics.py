@@ -308,7 +308,7 @@ def write_event(
     lines.add_local("DTSTART", content.start)
     lines.add_local("DTEND", content.end)
     lines.add("DTSTAMP", stamp)
-    lines.add_text("UID", content.uid)
+    lines.add("UID", lines.text(content.uid))  # its own in every event: not cached
     lines.add("SEQUENCE", lines.integer(sequence))
     if attendee:
         lines.add(

@@ -95,7 +95,8 @@ class ContentLines:
     def add_local(self, name: str, moment: dt.datetime) -> None:
         """Add the property ``name`` with ``moment`` as a wall-clock time with its zone's
         TZID: the same as ``add(name, local(moment), params({"TZID": key}))``."""
-        self._lines.append(_local_line(name, moment.tzinfo.key, moment.replace(tzinfo=None)))  # type: ignore[union-attr]
+        zone = moment.tzinfo.key  # type: ignore[union-attr]
+        self._lines.append(_folded_line(_local_name(name, zone) + _wall(moment)))
 
     def add_lines(self, lines: Iterable[str]) -> None:
         """Add lines already encoded and folded (see :meth:`lines`)."""
@@ -137,12 +138,12 @@ class ContentLines:
     @staticmethod
     def utc(moment: dt.datetime) -> str:
         """A DATE-TIME in UTC (``20261120T120000Z``)."""
-        return _datetime(moment.astimezone(dt.UTC))
+        return _utc(moment)
 
     @staticmethod
     def local(moment: dt.datetime) -> str:
         """A DATE-TIME as a wall-clock time (``20261214T093000``), for use with a TZID."""
-        return _datetime(moment.replace(tzinfo=None))
+        return _wall(moment)
 
     @staticmethod
     def duration(value: dt.timedelta) -> str:
@@ -164,10 +165,9 @@ class ContentLines:
         return _params(tuple(values.items()))
 
 
-#: How many distinct values each cache keeps. Texts and long lines (a description can
-#: be a kilobyte) are fewer: about what a few plans' calendars hold, the texts they share
-#: being what comes back; about 1 MB each when full.
-_CACHED = 4096
+#: How many texts and long lines (a description can be a kilobyte) each cache keeps:
+#: about what a few plans' calendars hold, the texts they share being what comes back;
+#: about 1 MB each when full.
 _CACHED_TEXTS = 1024
 
 
@@ -200,9 +200,10 @@ def _text_line(name: str, value: str) -> str:
     return _folded_line(f"{name}:{_text(value)}")
 
 
-@functools.lru_cache(maxsize=_CACHED)
-def _local_line(name: str, zone: str, moment: dt.datetime) -> str:
-    return _folded_line(f"{name};{_params((('TZID', zone),))}:{_datetime(moment)}")
+@functools.lru_cache(maxsize=256)
+def _local_name(name: str, zone: str) -> str:
+    """``name`` and its TZID parameter, up to the value: ``DTSTART;TZID=Europe/London:``."""
+    return f"{name};{_params((('TZID', zone),))}:"
 
 
 @functools.lru_cache(maxsize=256)
@@ -211,11 +212,25 @@ def _categories(values: tuple[str, ...]) -> str:
     return encoded.decode()
 
 
-@functools.lru_cache(maxsize=_CACHED)
 def _datetime(moment: dt.datetime) -> str:
-    """``moment``, naive or in UTC; the key is its wall-clock time, or its instant in UTC."""
-    encoded: bytes = icalendar.vDatetime(moment).to_ical()  # type: ignore[no-untyped-call]
-    return encoded.decode()
+    """``moment``, naive (a wall-clock time) or in UTC (with ``Z``), as icalendar's
+    ``vDatetime`` writes it (a test compares them)."""
+    return _wall(moment) if moment.tzinfo is None else _wall(moment) + "Z"
+
+
+@functools.lru_cache(maxsize=256)
+def _utc(moment: dt.datetime) -> str:
+    """An instant in UTC: a plan's revision times come back in many of its events."""
+    return _datetime(moment.astimezone(dt.UTC))
+
+
+def _wall(moment: dt.datetime) -> str:
+    """The wall-clock time of ``moment`` (``20261214T093000``): each event's own, no use
+    caching."""
+    return (
+        f"{moment.year:04}{moment.month:02}{moment.day:02}"
+        f"T{moment.hour:02}{moment.minute:02}{moment.second:02}"
+    )
 
 
 @functools.lru_cache(maxsize=256)
