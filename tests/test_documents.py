@@ -14,6 +14,7 @@ from xml.etree import ElementTree
 
 import attrs
 import pytest
+from markupsafe import Markup, escape
 
 import ketaplan
 from ketaplan import DoseEntry, Quantity
@@ -21,6 +22,11 @@ from ketaplan._library import route_sources, routes
 from ketaplan.export.documents import markdown_escape
 
 from .conftest import EXAMPLES, NOW, ROOT, toronto_clinic
+
+
+class StrSubclass(str):
+    """A text of a type of its own, as a library may hand one over."""
+
 
 DEMO = ROOT / "src" / "ketaplan" / "data" / "demo.toml"
 MARKUP = '<b>Zoë "Jo" O\'Brien & Co_</b>'
@@ -243,6 +249,31 @@ def test_markdown_tables_keep_their_columns_with_pipes_in_values(render: Render)
 def test_markdown_escape_renders_values_literally(value: str, expected: str) -> None:
     """markdown_escape backslash-escapes inline markup and list markers and keeps a value on one line."""
     assert expected == markdown_escape(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "plain words",
+        '<b>Zo\u00eb "Jo" O\'Brien & Co_</b>',
+        "&amp; already &lt;escaped&gt;",
+        "\u2028\U0001f9e0 <\x00>",
+        0,
+        -12,
+        True,
+        1.5,
+        Markup("<br>"),
+        Markup("&lt;x&gt;"),
+        StrSubclass("<i>"),
+    ],
+)
+def test_html_documents_escape_a_value_as_markupsafe_does(value: object) -> None:
+    """A value shown in an HTML document is escaped to the same text markupsafe gives, plain
+    text, number or markup alike."""
+    from ketaplan.export.documents._environment import _escape_text
+
+    assert str(escape(value)) == _escape_text(value)
 
 
 # -- what the documents contain ------------------------------------------------
