@@ -226,11 +226,8 @@ def _utc(moment: dt.datetime) -> str:
 
 def _wall(moment: dt.datetime) -> str:
     """The wall-clock time of ``moment`` (``20261214T093000``): each event's own, no use
-    caching."""
-    return (
-        f"{moment.year:04}{moment.month:02}{moment.day:02}"
-        f"T{moment.hour:02}{moment.minute:02}{moment.second:02}"
-    )
+    caching. From the C ``isoformat`` (``2026-12-14T09:30:00``, the date and time only)."""
+    return moment.isoformat(timespec="seconds")[:19].replace("-", "").replace(":", "")
 
 
 @functools.lru_cache(maxsize=256)
