@@ -764,6 +764,27 @@ def test_a_custom_markdown_template_replaces_the_shipped_one(tmp_path: Path) -> 
     assert '# Plan for \\<b\\>Zoë "Jo" O\'Brien \\& Co\\_\\</b\\>\n' == text
 
 
+TRANS = """\
+<p>{% trans name=doc.head.patient_name, revision=doc.head.revision %}<i>{{ name }}</i>, revision {{ revision }}{% endtrans %}</p>
+{% autoescape false %}<p>{% trans name=doc.head.patient_name %}Raw {{ name }}{% endtrans %}</p>{% endautoescape %}
+"""
+
+
+def test_a_trans_text_with_variables_escapes_the_values_not_the_text(tmp_path: Path) -> None:
+    """In a {% trans %} text of a custom template the values are escaped where the output is
+    autoescaped and the translated text is not; Markdown escapes the whole sentence."""
+    folder = templates(tmp_path, patient_html=TRANS, patient_md=TRANS)
+    plan = attrs.evolve(demo(), patient=ketaplan.Patient(MARKUP, ""))
+
+    html = ketaplan.render_patient_html(plan, now=NOW, templates=folder)
+    text = ketaplan.render_patient_markdown(plan, now=NOW, templates=folder)
+
+    name = "&lt;b&gt;Zoë &#34;Jo&#34; O&#39;Brien &amp; Co_&lt;/b&gt;"
+    assert f"<p><i>{name}</i>, revision 1</p>\n<p>Raw {MARKUP}</p>\n" == html
+    escaped = '\\<i\\>\\<b\\>Zoë "Jo" O\'Brien \\& Co\\_\\</b\\>\\</i\\>, revision 1'
+    assert escaped in text
+
+
 def test_custom_templates_are_autoescaped(tmp_path: Path) -> None:
     """A name with markup shows as text in a custom template too; it never becomes an element."""
     folder = templates(tmp_path, base_html=HEADER)

@@ -19,7 +19,6 @@ from ._format import (
     moves,
     span,
     stamp,
-    when,
     zone_name,
 )
 
@@ -210,6 +209,10 @@ class ClinicianContext(NamedTuple):
 _Records = tuple[tuple[DoseRow, ...], tuple[DerivedRow, ...]]
 """A dosing session's dose fields with their entries, and the values derived from them."""
 
+_FixedCheckpoint = tuple[dt.timedelta, str, str, str]
+"""A checkpoint of a session template: when after the start, and its offset, label and
+sources as every session of the template shows them."""
+
 
 def clinician_context(
     plan: Plan, now: dt.datetime, *, course: Course | None = None
@@ -271,12 +274,26 @@ def clinician_context(
             plan_wide.append(_dose_records(course, course.dose_entries(None), {}))
         return plan_wide[0]
 
+    # What every dosing session of a template shows alike, worked out once: its checkpoints'
+    # offsets, labels and sources (a year's plan has dozens of sessions of a template).
+    fixed: dict[str, tuple[_FixedCheckpoint, ...]] = {}
+
+    def checkpoints(session: Session) -> tuple[_FixedCheckpoint, ...]:
+        found = fixed.get(session.template)
+        if found is None:
+            found = fixed[session.template] = tuple(
+                (c.at, f"+{words.duration(c.at)}", c.label, ", ".join(c.sources))
+                for c in course.template(session).checkpoints
+            )
+        return found
+
+    form = protocol.monitoring_form
+    within = words.interval(form.due_within) if form is not None else ""
     dosing = tuple(
-        _dosing_block(course, session, records(session))
+        _dosing_block(course, session, records(session), checkpoints(session), within)
         for session in course.sessions
         if session.kind is SessionKind.DOSING
     )
-    form = protocol.monitoring_form
     signoff = plan.signoff
     return ClinicianContext(
         head=head,
@@ -293,7 +310,7 @@ def clinician_context(
         dosing=dosing,
         rules=tuple(_assessment_rule(rule, words) for rule in protocol.assessments),
         assessments=tuple(
-            AssessmentDue(s.key, when(s, zone, words, with_zone=True), ", ".join(s.assessments))
+            AssessmentDue(s.key, course.when(s), ", ".join(s.assessments))
             for s in course.sessions
             if s.assessments
         ),
@@ -493,47 +510,35 @@ def _dosing_block(
     course: Course,
     session: Session,
     records: _Records,
+    checkpoints: tuple[_FixedCheckpoint, ...],
+    within: str,
 ) -> DosingBlock:
-    """One dosing session as a form; ``records`` are its dose fields and derived values."""
+    """One dosing session as a form; ``records`` are its dose fields and derived values,
+    ``checkpoints`` its template's, ``within`` the monitoring form's delay in words."""
     plan = course.plan
     words = course.words
-    _ = words.gettext
-    template = course.template(session)
     zone = course.zone
-    start = course.local(session.start)
-    record = session.status in (SessionStatus.SCHEDULED, SessionStatus.COMPLETED)
-    checkpoints = []
-    for checkpoint in template.checkpoints:
-        moment = elapsed(session.start, checkpoint.at, zone)
+    day = course.local(session.start).date()
+    rows = []
+    for at, offset, label, sources in checkpoints:
+        moment = elapsed(session.start, at, zone)
         time = words.clock(moment)
-        if moment.date() != start.date():
+        if moment.date() != day:
             time = f"{words.short_date(moment.date())} {time}"
-        checkpoints.append(
-            CheckpointRow(
-                time=f"{time} {zone_name(moment, words)}",
-                offset=f"+{words.duration(checkpoint.at)}",
-                label=checkpoint.label,
-                sources=", ".join(checkpoint.sources),
-            )
-        )
+        rows.append(CheckpointRow(f"{time} {zone_name(moment, words)}", offset, label, sources))
     doses, derived = records
     form = plan.protocol.monitoring_form
     due = None
     if form is not None:
-        deadline = form.due_within.after(start.date())
-        due = FormDue(
-            form.name,
-            form.description,
-            words.long_date(deadline),
-            words.interval(form.due_within),
-        )
+        deadline = form.due_within.after(day)
+        due = FormDue(form.name, form.description, words.long_date(deadline), within)
     return DosingBlock(
         key=session.key,
         title=course.title(session),
-        when=when(session, zone, words, with_zone=True),
-        status=_(_STATUS[session.status]),
-        record=record,
-        checkpoints=tuple(checkpoints),
+        when=course.when(session),
+        status=words.gettext(_STATUS[session.status]),
+        record=session.status in (SessionStatus.SCHEDULED, SessionStatus.COMPLETED),
+        checkpoints=tuple(rows),
         doses=doses,
         derived=derived,
         form=due,

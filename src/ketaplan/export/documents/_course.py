@@ -19,7 +19,7 @@ from ..._i18n import Language, language
 from ..._plan import Plan, localized
 from ..._protocol import SessionKind, SessionTemplate
 from ..._session import Session, SessionStatus
-from ._format import check_aware, stamp, zone_place
+from ._format import check_aware, stamp, when, zone_place
 
 
 class Course:
@@ -64,6 +64,8 @@ class Course:
         for template in plan.protocol.sessions:  # the first of a name, as Protocol.template
             self._templates.setdefault(template.name, template)
         self._titles: dict[str, str] = {}
+        self._whens: dict[str, str] = {}
+        self._missing: tuple[str, ...] | None = None
 
     def local(self, moment: dt.datetime) -> dt.datetime:
         """``moment`` in the clinic's zone."""
@@ -90,6 +92,20 @@ class Course:
             "index": session.index,
             "total": total,
         }
+
+    def when(self, session: Session) -> str:
+        """``"Tuesday 16 February 2027, 09:30-10:30 EST"`` (:func:`when`, with the zone); the
+        clinician's documents show it for a session's form and for its assessments."""
+        found = self._whens.get(session.key)
+        if found is None:
+            found = self._whens[session.key] = when(session, self.zone, self.words, with_zone=True)
+        return found
+
+    def missing(self) -> tuple[str, ...]:
+        """Everything that keeps the plan a draft (:meth:`Plan.missing`), in its language."""
+        if self._missing is None:
+            self._missing = tuple(self.plan.missing(language=self.plan.language))
+        return self._missing
 
     def pending(self, phase: str) -> str:
         """Why ``phase`` is not dated yet, or ``""`` when it is."""
@@ -153,7 +169,7 @@ def heading(course: Course, now: dt.datetime, title: str) -> Heading:
     check_aware(now)
     plan = course.plan
     clinic = plan.clinic
-    missing = tuple(plan.missing(language=plan.language))
+    missing = course.missing()
     return Heading(
         title=title,
         protocol=plan.protocol.title,

@@ -145,6 +145,7 @@ def _cached_environment(folder: str | None, *, markdown: bool, tag: str) -> jinj
     )
     environment.code_generator_class = _TextOutputCodeGenerator
     environment.extend(ketaplan_escape=_escape_text)
+    environment.filters["ketaplan_escape_value"] = _escape_value
     environment.policies["ext.i18n.trimmed"] = True
     environment.globals["language"] = tag
     translations = language(tag).translations
@@ -179,6 +180,17 @@ class _TextOutputCodeGenerator(jinja2.compiler.CodeGenerator):
         self.write("environment.ketaplan_escape(")  # instead of Jinja's "escape("
         if finalize.src is not None:
             self.write(finalize.src)
+
+
+#: A translated text whose every variable is shown as text, ``%(name)s``, as Jinja writes them.
+_ONLY_TEXTS = re.compile(r"(?:[^%]|%%|%\(\w+\)s)*")
+
+
+@jinja2.pass_eval_context
+def _escape_value(context: jinja2.nodes.EvalContext, value: object) -> object:
+    """``value`` escaped where the output is autoescaped (:func:`_escape_text`), else as it is:
+    a variable of a ``{% trans %}`` text (:class:`_CompiledTranslations`)."""
+    return _escape_text(value) if context.autoescape else value
 
 
 def _escape_text(value: object) -> str:
@@ -226,7 +238,19 @@ class _CompiledTranslations(jinja2.ext.InternationalizationExtension):
             and plural_expr is None
         ):
             text = translations.gettext(singular)
-            if variables:  # as _gettext: Markup(text) % variables where autoescaped
+            if variables and _ONLY_TEXTS.fullmatch(text):
+                # As _gettext's Markup(text) % variables where autoescaped, which escapes
+                # each value into the text (three times the time of escaping them first).
+                escaped = [
+                    jinja2.nodes.Pair(
+                        jinja2.nodes.Const(key),
+                        jinja2.nodes.Filter(value, "ketaplan_escape_value", [], [], None, None),
+                    )
+                    for key, value in variables.items()
+                ]
+                formatted = jinja2.nodes.Mod(jinja2.nodes.Const(text), jinja2.nodes.Dict(escaped))
+                return jinja2.nodes.Output([jinja2.nodes.MarkSafeIfAutoescape(formatted)])
+            if variables:  # another conversion than %(name)s: as _gettext
                 pairs = [jinja2.nodes.Pair(jinja2.nodes.Const(k), v) for k, v in variables.items()]
                 formatted = jinja2.nodes.Mod(
                     jinja2.nodes.MarkSafeIfAutoescape(jinja2.nodes.Const(text)),
@@ -327,6 +351,7 @@ def _fingerprint(environment: jinja2.Environment) -> str:
         (escape.co_code, escape.co_consts, _markdown._MARKDOWN_SPECIAL.pattern),
         _markdown._MARKDOWN_LEADING.pattern,
         _code(_CompiledTranslations._make_node.__code__),  # how {% trans %} is compiled
+        _ONLY_TEXTS.pattern,
         _code(_TextOutputCodeGenerator._output_child_pre.__code__),  # and values escaped
         sorted(environment.extensions),
         sorted((key, repr(value)) for key, value in environment.policies.items()),

@@ -96,6 +96,8 @@ def check_aware(now: dt.datetime) -> None:
 def moves(session: Session, words: Language) -> tuple[str, ...]:
     """Every date the scheduler passed over for ``session``, with the rule that refused it
     (as the scheduler recorded it, in English)."""
+    if not session.moves:  # most sessions
+        return ()
     return tuple(move_text(move, words) for move in session.moves)
 
 

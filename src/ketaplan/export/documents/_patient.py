@@ -171,24 +171,35 @@ def _counts(plan: Plan, sessions: Iterable[Session], words: Language) -> tuple[s
 def _weeks(course: Course, sessions: Sequence[Session]) -> tuple[Week, ...]:
     words = course.words
     weeks: dict[dt.date, list[PatientRow]] = {}
+    # A year's sessions share a few lengths and places: each put into words once.
+    lengths: dict[dt.timedelta, str] = {}
+    places: dict[str, str] = {}
     for session in sessions:
         start, end = course.local(session.start), course.local(session.end)
-        template = course.template(session)
-        notes = []
-        if session.status is not SessionStatus.SCHEDULED:
-            notes.append(words.gettext(_STATUS[session.status]))
-        notes.extend(_patient_moves(session, words))
+        day = start.date()
+        setting = course.template(session).setting
+        place = places.get(setting)
+        if place is None:
+            place = places[setting] = words.gettext(_PLACES[setting])
+        length = lengths.get(session.duration)
+        if length is None:
+            length = lengths[session.duration] = words.duration(session.duration)
+        notes: tuple[str, ...] = ()
+        if session.status is not SessionStatus.SCHEDULED or session.moves:
+            status = session.status
+            done = () if status is SessionStatus.SCHEDULED else (words.gettext(_STATUS[status]),)
+            notes = (*done, *_patient_moves(session, words))
         row = PatientRow(
             day=words.weekday(start.weekday()),
-            date=words.day_month_year(start.date()),
+            date=words.day_month_year(day),
             time=span(start, end, words, with_zone=False),
-            length=words.duration(session.duration),
-            place=words.gettext(_PLACES[template.setting]),
+            length=length,
+            place=place,
             session=course.title(session),
-            notes=tuple(notes),
+            notes=notes,
             cancelled=session.status is SessionStatus.CANCELLED,
         )
-        weeks.setdefault(week_start(start.date()), []).append(row)
+        weeks.setdefault(week_start(day), []).append(row)
     return tuple(
         Week(
             heading=words.gettext("Week of %(monday)s") % {"monday": words.long_date(monday)},
