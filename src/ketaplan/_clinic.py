@@ -162,6 +162,9 @@ def _load_zone(key: str, field: str) -> zoneinfo.ZoneInfo:
         ) from None
 
 
+#: The weekdays by number, to look a date's up without the enum's own look-up.
+_WEEKDAYS = tuple(Weekday)
+
 _EMAIL = re.compile(
     r"[^@\s\x00-\x1f\x7f<>()\[\],;:\\\"]{1,64}@[^@\s\x00-\x1f\x7f<>()\[\],;:\\\"]{1,189}"
 )
@@ -290,7 +293,7 @@ class Clinic:
         holiday = self.holiday(day)
         if holiday is not None:
             return f"statutory holiday: {holiday}"
-        if not self.hours.get(Weekday(day.weekday())):
+        if not self.hours.get(_WEEKDAYS[day.weekday()]):
             return f"the clinic is closed on {Weekday(day.weekday()).label}s"
         return None
 
@@ -306,7 +309,7 @@ class Clinic:
     def hours_reason(self, start: dt.datetime, end: dt.datetime) -> str | None:
         """Why ``start``-``end`` falls outside opening hours, or ``None`` when it fits."""
         local_start, local_end = start.astimezone(self.zone), end.astimezone(self.zone)
-        periods = self.hours.get(Weekday(local_start.weekday()), ())
+        periods = self.hours.get(_WEEKDAYS[local_start.weekday()], ())
         for period in periods:
             if (
                 local_end.date() == local_start.date()

@@ -61,6 +61,9 @@ class Own:
         self.days: list[dt.date] = []
         self.dosing: list[tuple[dt.datetime, str]] = []
         self._sessions: dict[str, Session] = {}
+        #: Each session's start and end in UTC, by the session's identity: the rules
+        #: compare them again and again.
+        self._instants: dict[int, tuple[dt.datetime, dt.datetime]] = {}
         for session in sessions:
             self.add(session)
 
@@ -69,19 +72,26 @@ class Own:
 
     def add(self, session: Session) -> None:
         self._sessions[session.key] = session
+        start = utc(session.start)
+        self._instants[id(session)] = (start, utc(session.end))
         day = self.day(session)
         if day not in self.by_day:
             self.by_day[day] = []
             bisect.insort(self.days, day)
         self.by_day[day].append(session)
         if session.kind is SessionKind.DOSING:
-            bisect.insort(self.dosing, (utc(session.start), session.key))
+            bisect.insort(self.dosing, (start, session.key))
 
     def remove(self, session: Session) -> None:
         del self._sessions[session.key]
+        start, _end = self._instants.pop(id(session))
         self.by_day[self.day(session)].remove(session)
         if session.kind is SessionKind.DOSING:
-            self.dosing.remove((utc(session.start), session.key))
+            self.dosing.remove((start, session.key))
+
+    def instants(self, session: Session) -> tuple[dt.datetime, dt.datetime]:
+        """The start and end in UTC of ``session``, one of these sessions."""
+        return self._instants[id(session)]
 
     def __iter__(self) -> Iterator[Session]:
         return iter(self._sessions.values())
@@ -123,19 +133,30 @@ class _ClinicFacts:
 
     def __init__(self) -> None:
         self.closed: dict[dt.date, str | None] = {}
-        self.at: dict[tuple[dt.date, dt.time, dt.timedelta], dt.datetime | str] = {}
+        #: For a day and a session length, each wall-clock time asked about: ``None`` when
+        #: a session may start then (its start is made again from the day and time: keeping
+        #: no datetime lets a few megabytes hold two years of a clinic's days), else why not.
+        self.at: dict[tuple[dt.date, dt.timedelta], dict[dt.time, str | None]] = {}
         self.times: dict[tuple[int, dt.timedelta, dt.time], list[dt.time]] = {}
+        #: How many facts are kept.
+        self.size = 0
 
     def bound(self) -> None:
-        if len(self.closed) + len(self.at) + len(self.times) > _FACTS:
+        """Make room for one more fact."""
+        self.size += 1
+        if self.size > _FACTS:
             self.closed.clear()
             self.at.clear()
             self.times.clear()
+            self.size = 1
 
 
-#: How many facts about a clinic are kept at most (about a year of its days and times; a
-#: worker writing thousands of plans for a few clinics stays within a few megabytes).
-_FACTS = 10_000
+#: How many facts about a clinic are kept at most: about two years of its days and times,
+#: some 2 MB, so that a worker writing thousands of plans for a few clinics, their starts
+#: spread over a year, keeps finding them instead of working them out again.
+_FACTS = 40_000
+#: Marks a day or time not asked about yet (never a reason).
+_UNKNOWN = "?"
 #: The facts of the last clinics planned for, newest last. A clinic is known by what the
 #: facts depend on (its zone, holidays, closures and hours), so that plans read one by
 #: one from files, each with a clinic of its own that is the same, share them.
@@ -185,27 +206,32 @@ class Rules:
         if day > self.horizon:
             return f"a plan runs at most {MAX_SPAN.days // 366} years from its start (to {english_date(self.horizon)})"
         facts = self._facts
-        if day not in facts.closed:
+        why = facts.closed.get(day, _UNKNOWN)
+        if why is _UNKNOWN:
             facts.bound()
-            facts.closed[day] = self.clinic.closed_reason(day)
-        return facts.closed[day]
+            why = facts.closed[day] = self.clinic.closed_reason(day)
+        return why
 
     def at(self, day: dt.date, time: dt.time, template: SessionTemplate) -> dt.datetime | str:
         """The start of ``template``'s session at wall-clock ``time`` on ``day``, or why not."""
-        facts, fact = self._facts, (day, time, template.duration)
-        found = facts.at.get(fact)
-        if found is None:
+        facts, fact = self._facts, (day, template.duration)
+        known = facts.at.get(fact)
+        if known is None:
             facts.bound()
-            found = facts.at[fact] = self._at(day, time, template.duration)
-        return found
+            known = facts.at[fact] = {}
+        why = known.get(time, _UNKNOWN)
+        if why is _UNKNOWN:
+            facts.bound()
+            why = known[time] = self._at(day, time, template.duration)
+        # As Clinic.local makes it.
+        return dt.datetime.combine(day, time, tzinfo=self.zone) if why is None else why
 
-    def _at(self, day: dt.date, time: dt.time, duration: dt.timedelta) -> dt.datetime | str:
+    def _at(self, day: dt.date, time: dt.time, duration: dt.timedelta) -> str | None:
         start = self.clinic.local(day, time)
         if start is None:
             return f"{time:%H:%M} does not exist on {english_date(day)} (the clocks go forward)"
         end = (utc(start) + duration).astimezone(self.zone)
-        outside = self.clinic.hours_reason(start, end)
-        return outside if outside is not None else start
+        return self.clinic.hours_reason(start, end)
 
     def times(self, day: dt.date, template: SessionTemplate, preferred: dt.time) -> list[dt.time]:
         """The times ``template`` may start on ``day``: ``preferred`` first, then the
@@ -240,19 +266,25 @@ class Rules:
         template: SessionTemplate,
         own: Own,
         extra: Sequence[Session] = (),
+        *,
+        instants: tuple[dt.datetime, dt.datetime] | None = None,
     ) -> str | None:
         """The rule a ``kind`` session of ``template`` from ``start`` to ``end`` breaks among
         the patient's ``own`` sessions (and ``extra`` ones) and the clinic's bookings, or
-        ``None``. ``own`` must not hold the session itself."""
-        first, last = utc(start), utc(end)
+        ``None``. ``own`` must not hold the session itself. ``instants`` are ``start`` and
+        ``end`` in UTC when the caller has them."""
+        first, last = (utc(start), utc(end)) if instants is None else instants
         day = start.astimezone(self.zone).date()
-        same_day = [
-            *own.on(day),
-            *(s for s in extra if s.start.astimezone(self.zone).date() == day),
-        ]
-        for other in same_day:
+        ours = own.on(day)
+        theirs = [s for s in extra if s.start.astimezone(self.zone).date() == day]
+        for other in ours:
+            other_start, other_end = own.instants(other)
+            if other_start < last and first < other_end:
+                return self._overlap(other)
+        for other in theirs:
             if utc(other.start) < last and first < utc(other.end):
-                return f"the plan's own {other.key} is at {other.start.astimezone(self.zone):%H:%M} that day"
+                return self._overlap(other)
+        same_day = [*ours, *theirs]
         if kind is SessionKind.DOSING:
             if self.min_gap:
                 near = own.dosing_near(first, self.min_gap) + [
@@ -271,6 +303,11 @@ class Rules:
         if template.resource:
             return self.full(template.resource, start, end, same_day)
         return None
+
+    def _overlap(self, other: Session) -> str:
+        return (
+            f"the plan's own {other.key} is at {other.start.astimezone(self.zone):%H:%M} that day"
+        )
 
     def full(
         self, resource: str, start: dt.datetime, end: dt.datetime, same_day: Sequence[Session]

@@ -824,7 +824,7 @@ class _PhaseSearch:
         timed = bool(s.rules.min_gap) or step.companion is not None
         phase = self.phase.name
         near = sorted(
-            (other.key, utc(other.start) if timed else s._day(other))
+            (other.key, s.own.instants(other)[0] if timed else s._day(other))
             for other in s.own.near(centre, reach.days + 1)
             if other.phase == phase
         )
@@ -955,16 +955,22 @@ class _PhaseSearch:
         template: SessionTemplate,
         extra: Sequence[Session] = (),
         start: dt.datetime | str | None = None,
+        instant: dt.datetime | None = None,
     ) -> tuple[dt.datetime, dt.datetime] | str:
         """The start and end of ``template``'s session at ``time`` on ``day`` (``start``,
-        when the caller has it from the rule book) if it keeps every rule, or why not."""
+        when the caller has it from the rule book, and ``instant``, it in UTC) if it keeps
+        every rule, or why not."""
         s = self.s
         if start is None:
             start = s.rules.at(day, time, template)
         if isinstance(start, str):
             return start
-        end = (utc(start) + template.duration).astimezone(s.zone)
-        conflict = s.rules.conflict(template.kind, start, end, template, s.own, extra)
+        first = utc(start) if instant is None else instant
+        last = first + template.duration
+        end = last.astimezone(s.zone)
+        conflict = s.rules.conflict(
+            template.kind, start, end, template, s.own, extra, instants=(first, last)
+        )
         if conflict is not None:
             return conflict
         if template.kind is SessionKind.DOSING:
@@ -1060,7 +1066,10 @@ class _PhaseSearch:
                 last = s._day(before)
                 low = cadence.interval.low.after(last)
                 high = max(cadence.interval.high.after(last), low)
-                planned = next((d for d in _days(low, high) if s.preferred(d)), low)
+                planned = low  # the first preferred day, else the first day
+                while planned <= high and not s.preferred(planned):
+                    planned += _DAY
+                planned = planned if planned <= high else low
                 if cadence.interval.fixed:
                     low, high = slack.before(low), slack.after(high)
                 if index == 1:
@@ -1193,7 +1202,7 @@ class _PhaseSearch:
                         seen.add((instant, lenient))
                         if not lenient and self._recovering(start, day):
                             continue
-                        slot = self._slot(day, time, template, start=start)
+                        slot = self._slot(day, time, template, start=start, instant=instant)
                         if isinstance(slot, str):
                             continue
                         moves = self._worth_saying([*rejected, *passed])
@@ -1219,17 +1228,19 @@ class _PhaseSearch:
     def _before_companion(self, start: dt.datetime, day: dt.date) -> str | None:
         """Why a dosing session from ``start`` would fall before a session that day that is
         not dosing (the patient would still be recovering), or ``None``."""
-        for other in self.s.own.on(day):
-            if other.kind is not SessionKind.DOSING and utc(other.start) > utc(start):
+        own, instant = self.s.own, utc(start)
+        for other in own.on(day):
+            if other.kind is not SessionKind.DOSING and own.instants(other)[0] > instant:
                 at = other.start.astimezone(self.s.zone)
                 return f"the plan's own {other.key} is at {at:%H:%M} that day, while the patient would recover"
         return None
 
     def _recovering(self, start: dt.datetime, day: dt.date) -> bool:
         """Whether ``start`` falls after a dosing session that day, while the patient recovers."""
+        own, instant = self.s.own, utc(start)
         return any(
-            other.kind is SessionKind.DOSING and utc(other.start) < utc(start)
-            for other in self.s.own.on(day)
+            other.kind is SessionKind.DOSING and own.instants(other)[0] < instant
+            for other in own.on(day)
         )
 
     def _worth_saying(self, rejected: list[Move]) -> list[Move]:
