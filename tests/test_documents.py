@@ -13,6 +13,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import attrs
+import jinja2
 import pytest
 from markupsafe import Markup, escape
 
@@ -925,6 +926,31 @@ def test_templates_compiled_in_one_language_are_not_served_in_another(
         assert first_english != expected_french
     finally:
         _environment._cached_environment.cache_clear()
+
+
+def test_a_part_shown_once_is_rendered_once_for_its_values_and_kept_within_a_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``{% call once(name, value) %}`` renders its body once for each distinct value and
+    shows the kept text after that; it keeps at most its limit of parts, so a worker that
+    writes thousands of plans does not grow."""
+    from ketaplan.export.documents import _environment
+
+    monkeypatch.setattr(_environment, "_FRAGMENTS", 2)
+    rendered: list[int] = []
+
+    def seen(value: int) -> int:
+        rendered.append(value)
+        return value
+
+    template = jinja2.Environment().from_string(
+        '{% call once("part", value) %}<{{ seen(value) }}>{% endcall %}',
+        globals={"once": _environment._once(), "seen": seen},
+    )
+    shown = [template.render(value=value) for value in [1, 1, 2, 1, 3, 1]]
+
+    assert ["<1>", "<1>", "<2>", "<1>", "<3>", "<1>"] == shown
+    assert [1, 2, 3, 1] == rendered
 
 
 def test_the_renderers_caches_have_a_size_limit() -> None:

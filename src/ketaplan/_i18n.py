@@ -196,19 +196,30 @@ class Language:
         """``"February"``; fr-CA ``"février"`` (as it stands alone)."""
         if self.english:
             return _MONTHS[month - 1]
-        return str(self.locale.months["stand-alone"]["wide"][month])
+        return self._names[0][month - 1]
 
     def month_abbreviation(self, month: int) -> str:
         """``"Feb"``; fr-CA ``"févr."``."""
         if self.english:
             return _MONTHS[month - 1][:3]
-        return str(self.locale.months["format"]["abbreviated"][month])
+        return self._names[1][month - 1]
 
     def weekday(self, day: int) -> str:
         """The name of ``day`` (Monday is 0): ``"Tuesday"``; fr-CA ``"mardi"``."""
         if self.english:
             return _DAYS[day]
-        return str(self.locale.days["format"]["wide"][day])
+        return self._names[2][day]
+
+    @functools.cached_property
+    def _names(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """The locale's month names, month abbreviations and weekday names, looked up once
+        (each lookup goes through Babel's locale data; a plan's documents name hundreds)."""
+        months, days = self.locale.months, self.locale.days
+        return (
+            tuple(str(months["stand-alone"]["wide"][m]) for m in range(1, 13)),
+            tuple(str(months["format"]["abbreviated"][m]) for m in range(1, 13)),
+            tuple(str(days["format"]["wide"][d]) for d in range(7)),
+        )
 
     def clock(self, moment: dt.time | dt.datetime) -> str:
         """A wall-clock time: ``"09:30"``; fr-CA ``"9 h 30"``."""

@@ -27,6 +27,7 @@ import jinja2
 import jinja2.compiler
 import jinja2.ext
 import jinja2.nodes
+import jinja2.runtime
 import markupsafe
 
 from ..._cache import cache_folder
@@ -154,9 +155,38 @@ def _cached_environment(folder: str | None, *, markdown: bool, tag: str) -> jinj
         translations, newstyle=True
     )
     gettext, ngettext = _gettext(translations), _ngettext(translations)
-    environment.globals.update(gettext=gettext, _=gettext, ngettext=ngettext)
+    environment.globals.update(gettext=gettext, _=gettext, ngettext=ngettext, once=_once())
     environment.bytecode_cache = _bytecode_cache(environment)
     return environment
+
+
+#: How many parts of documents an environment keeps (:func:`_once`).
+_FRAGMENTS = 512
+
+
+def _once() -> Callable[..., str]:
+    """``once``, for templates: ``{% call once(name, value, ...) %}body{% endcall %}`` shows
+    the body rendered once for each distinct set of values, and kept (at most
+    ``_FRAGMENTS`` parts, for the environment: one language).
+
+    A dosing session's checkpoints and dose record come back alike in most
+    sessions of a plan and of other plans of its protocol. The body must show
+    nothing but the values named and the template's own texts: it is not
+    rendered again for another document with the same values.
+    """
+    kept: dict[tuple[object, ...], str] = {}
+
+    @jinja2.pass_context
+    def once(context: jinja2.runtime.Context, name: str, *values: object, caller: Any) -> str:
+        key = (context.name, name, values)
+        found = kept.get(key)
+        if found is None:
+            if len(kept) >= _FRAGMENTS:
+                kept.clear()
+            found = kept[key] = caller()
+        return found
+
+    return once
 
 
 class _TextOutputCodeGenerator(jinja2.compiler.CodeGenerator):
