@@ -299,12 +299,18 @@ class Clinic:
 
     def local(self, day: dt.date, time: dt.time) -> dt.datetime | None:
         """The aware datetime of wall-clock ``time`` on ``day``, or ``None`` if DST skips it."""
+        found = self._local(day, time)
+        return None if found is None else found[0]
+
+    def _local(self, day: dt.date, time: dt.time) -> tuple[dt.datetime, dt.datetime] | None:
+        """:meth:`local`, with the same instant in UTC."""
         zone = self.zone
         moment = dt.datetime.combine(day, time, tzinfo=zone)
+        instant = moment.astimezone(dt.UTC)
         # The wall-clock time survives the round trip through UTC exactly when its
         # offset does (the same instant): a skipped time comes back an hour later.
-        back = moment.astimezone(dt.UTC).astimezone(zone)
-        return moment if back.utcoffset() == moment.utcoffset() else None
+        back = instant.astimezone(zone)
+        return (moment, instant) if back.utcoffset() == moment.utcoffset() else None
 
     def hours_reason(self, start: dt.datetime, end: dt.datetime) -> str | None:
         """Why ``start``-``end`` falls outside opening hours, or ``None`` when it fits."""

@@ -680,10 +680,26 @@ class Protocol:
                     f"only a phase with an interval can end on a date ({name!r} does not)",
                 )
             cadence = attrs.evolve(cadence, until=until)
+        # Plans read one after another adjust the same protocol the same few ways, and a
+        # protocol checks all its texts and translations when made: each adjustment is
+        # made once (the protocol is known by identity, kept alive by the entry).
+        fact = (id(self), name, cadence)
+        known = _ADJUSTED.get(fact)
+        if known is not None and known[0] is self:
+            return known[1]
         phases = tuple(
             attrs.evolve(p, cadence=cadence) if p.name == name else p for p in self.phases
         )
-        return attrs.evolve(self, phases=phases)
+        adjusted = attrs.evolve(self, phases=phases)
+        _ADJUSTED[fact] = (self, adjusted)
+        while len(_ADJUSTED) > _ADJUSTED_MOST:
+            _ADJUSTED.pop(next(iter(_ADJUSTED)), None)
+        return adjusted
+
+
+#: Protocols with one phase's cadence adjusted, the newest last (see Protocol.with_phase).
+_ADJUSTED: dict[tuple[int, str, Cadence], tuple[Protocol, Protocol]] = {}
+_ADJUSTED_MOST = 64
 
 
 def _text_paths(protocol: Protocol) -> Iterator[tuple[tuple[str, ...], Text]]:

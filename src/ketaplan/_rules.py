@@ -34,6 +34,9 @@ from ._protocol import PerWeek, Protocol, SessionKind, SessionTemplate
 from ._session import Session, SessionStatus, english_date
 from ._units import Weekday, format_duration
 
+#: The weekdays by number, to look a date's up without the enum's own look-up.
+_WEEKDAYS = tuple(Weekday)
+
 __all__ = ["Own", "Rules", "phase_window"]
 
 _DAY = dt.timedelta(days=1)
@@ -227,10 +230,17 @@ class Rules:
         return dt.datetime.combine(day, time, tzinfo=self.zone) if why is None else why
 
     def _at(self, day: dt.date, time: dt.time, duration: dt.timedelta) -> str | None:
-        start = self.clinic.local(day, time)
-        if start is None:
+        local = self.clinic._local(day, time)
+        if local is None:
             return f"{time:%H:%M} does not exist on {english_date(day)} (the clocks go forward)"
-        end = (utc(start) + duration).astimezone(self.zone)
+        start, instant = local
+        end = (instant + duration).astimezone(self.zone)
+        # What Clinic.hours_reason asks first, of a start on ``day`` at ``time``: only a
+        # session that does not fit needs it, for the reason.
+        end_day, end_time = end.date(), end.time()
+        for period in self.clinic.hours.get(_WEEKDAYS[day.weekday()], ()):
+            if end_day == day and period.opens <= time and end_time <= period.closes:
+                return None
         return self.clinic.hours_reason(start, end)
 
     def times(self, day: dt.date, template: SessionTemplate, preferred: dt.time) -> list[dt.time]:

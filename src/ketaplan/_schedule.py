@@ -1189,9 +1189,6 @@ class _PhaseSearch:
                 self._budget(key, day)
                 reason = s.rules.closed(day)
                 if reason is None:
-                    reason = (
-                        f"no free time that day within {window} {companion.direction} {anchor.key}"
-                    )
                     for time in s.rules.times(day, template, s.time):
                         start = s.rules.at(day, time, template)
                         if isinstance(start, str):
@@ -1217,6 +1214,9 @@ class _PhaseSearch:
                             moves=tuple(moves),
                         )
                         yield moved, _ZERO
+                    reason = (
+                        f"no free time that day within {window} {companion.direction} {anchor.key}"
+                    )
                 rejected.append(Move(day, reason))
         first = rejected[0] if rejected else Move(s._day(anchor), "no day in the window")
         raise _DeadEnd(
