@@ -31,16 +31,18 @@ _STATUS = {
 }
 
 
-class Fact(NamedTuple):
+class Fact:
     """A labelled value in the clinician's summary table."""
 
-    label: str
-    value: str
+    __slots__ = ("label", "value")
+
+    def __init__(self, label: str, value: str) -> None:
+        self.label = label
+        self.value = value
 
 
 class SessionRow:
-    """One session in the clinician's session list (not a NamedTuple: its ``index`` would
-    hide the tuple's method)."""
+    """One session in the clinician's session list."""
 
     __slots__ = (
         "anchor",
@@ -55,20 +57,8 @@ class SessionRow:
         "time",
     )
 
-    key: str
-    kind: str
-    index: str
-    date: str
-    time: str
-    status: str
-    moves: tuple[str, ...]
-    assessments: str
-    anchor: str
-    notes: str
-
     def __init__(
         self,
-        *,
         key: str,
         kind: str,
         index: str,
@@ -92,14 +82,24 @@ class SessionRow:
         self.notes = notes
 
 
-class ClinicianPhase(NamedTuple):
+class ClinicianPhase:
     """One phase of the clinician's plan."""
 
-    title: str
-    cadence: str
-    dates: str
-    sessions: tuple[SessionRow, ...]
-    pending: str
+    __slots__ = ("cadence", "dates", "pending", "sessions", "title")
+
+    def __init__(
+        self, title: str, cadence: str, dates: str, sessions: tuple[SessionRow, ...], pending: str
+    ) -> None:
+        self.title = title
+        self.cadence = cadence
+        self.dates = dates
+        self.sessions = sessions
+        self.pending = pending
+
+
+# The view model's records are plain classes, cheap to define as ketaplan starts; the rows
+# of a session's checkpoints and dose record are NamedTuples, compared by value: the
+# templates render each distinct set of them once (``once`` in ._environment).
 
 
 class CheckpointRow(NamedTuple):
@@ -132,78 +132,165 @@ class DerivedRow(NamedTuple):
     waiting: str
 
 
-class FormDue(NamedTuple):
+class FormDue:
     """The monitoring form after one dosing session, and its deadline."""
 
-    name: str
-    description: str
-    deadline: str
-    within: str
+    __slots__ = ("deadline", "description", "name", "within")
+
+    def __init__(self, name: str, description: str, deadline: str, within: str) -> None:
+        self.name = name
+        self.description = description
+        self.deadline = deadline
+        self.within = within
 
 
-class DosingBlock(NamedTuple):
+class DosingBlock:
     """One dosing session as a form: checkpoints, dose fields, derived values, form due."""
 
-    key: str
-    title: str
-    when: str
-    status: str
-    record: bool
-    checkpoints: tuple[CheckpointRow, ...]
-    doses: tuple[DoseRow, ...]
-    derived: tuple[DerivedRow, ...]
-    form: FormDue | None
-    assessments: str
-    moves: tuple[str, ...]
+    __slots__ = (
+        "assessments",
+        "checkpoints",
+        "derived",
+        "doses",
+        "form",
+        "key",
+        "moves",
+        "record",
+        "status",
+        "title",
+        "when",
+    )
+
+    def __init__(
+        self,
+        key: str,
+        title: str,
+        when: str,
+        status: str,
+        record: bool,
+        checkpoints: tuple[CheckpointRow, ...],
+        doses: tuple[DoseRow, ...],
+        derived: tuple[DerivedRow, ...],
+        form: FormDue | None,
+        assessments: str,
+        moves: tuple[str, ...],
+    ) -> None:
+        self.key = key
+        self.title = title
+        self.when = when
+        self.status = status
+        self.record = record
+        self.checkpoints = checkpoints
+        self.doses = doses
+        self.derived = derived
+        self.form = form
+        self.assessments = assessments
+        self.moves = moves
 
 
-class AssessmentDue(NamedTuple):
+class AssessmentDue:
     """Questionnaires due at one session."""
 
-    key: str
-    when: str
-    instruments: str
+    __slots__ = ("instruments", "key", "when")
+
+    def __init__(self, key: str, when: str, instruments: str) -> None:
+        self.key = key
+        self.when = when
+        self.instruments = instruments
 
 
-class RevisionRow(NamedTuple):
+class RevisionRow:
     """One entry of the revision history."""
 
-    number: int
-    at: str
-    action: str
-    reason: str
-    by: str
-    changes: tuple[str, ...]
-    detail: str
+    __slots__ = ("action", "at", "by", "changes", "detail", "number", "reason")
+
+    def __init__(
+        self,
+        number: int,
+        at: str,
+        action: str,
+        reason: str,
+        by: str,
+        changes: tuple[str, ...],
+        detail: str,
+    ) -> None:
+        self.number = number
+        self.at = at
+        self.action = action
+        self.reason = reason
+        self.by = by
+        self.changes = changes
+        self.detail = detail
 
 
-class SignOffBlock(NamedTuple):
+class SignOffBlock:
     """The sign-off: filled from the plan's sign-off, or blank lines to sign on paper."""
 
-    clinician: str
-    date: str
-    blank: str
+    __slots__ = ("blank", "clinician", "date")
+
+    def __init__(self, clinician: str, date: str, blank: str) -> None:
+        self.clinician = clinician
+        self.date = date
+        self.blank = blank
 
 
-class ClinicianContext(NamedTuple):
+class ClinicianContext:
     """Everything the clinician documents show."""
 
-    head: Heading
-    summary: str
-    facts: tuple[Fact, ...]
-    dose_fields: tuple[DoseRow, ...]
-    derived_rules: tuple[Fact, ...]
-    phases: tuple[ClinicianPhase, ...]
-    dosing: tuple[DosingBlock, ...]
-    rules: tuple[str, ...]
-    assessments: tuple[AssessmentDue, ...]
-    form: FormDue | None
-    lateness: str
-    notes: tuple[str, ...]
-    history: tuple[RevisionRow, ...]
-    signoff: SignOffBlock
-    sources: tuple[Fact, ...]
-    page_label: str
+    __slots__ = (
+        "assessments",
+        "derived_rules",
+        "dose_fields",
+        "dosing",
+        "facts",
+        "form",
+        "head",
+        "history",
+        "lateness",
+        "notes",
+        "page_label",
+        "phases",
+        "rules",
+        "signoff",
+        "sources",
+        "summary",
+    )
+
+    def __init__(
+        self,
+        head: Heading,
+        summary: str,
+        facts: tuple[Fact, ...],
+        dose_fields: tuple[DoseRow, ...],
+        derived_rules: tuple[Fact, ...],
+        phases: tuple[ClinicianPhase, ...],
+        dosing: tuple[DosingBlock, ...],
+        rules: tuple[str, ...],
+        assessments: tuple[AssessmentDue, ...],
+        form: FormDue | None,
+        lateness: str,
+        notes: tuple[str, ...],
+        history: tuple[RevisionRow, ...],
+        signoff: SignOffBlock,
+        sources: tuple[Fact, ...],
+        page_label: str,
+    ) -> None:
+        self.head = head
+        self.summary = summary
+        self.facts = facts
+        self.dose_fields = dose_fields
+        self.derived_rules = derived_rules
+        self.phases = phases
+        self.dosing = dosing
+        self.rules = rules
+        self.assessments = assessments
+        self.form = form
+        self.lateness = lateness
+        self.notes = notes
+        self.history = history
+        self.signoff = signoff
+        self.sources = sources
+        self.page_label = page_label
 
 
 _Records = tuple[tuple[DoseRow, ...], tuple[DerivedRow, ...]]

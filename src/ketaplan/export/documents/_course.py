@@ -12,7 +12,6 @@ import datetime as dt
 import re
 import zoneinfo
 from collections.abc import Sequence
-from typing import NamedTuple
 
 from ..._dosing import DerivedValue, DoseField, Quantity
 from ..._i18n import Language, language
@@ -143,25 +142,61 @@ class Course:
         }
 
 
-class Heading(NamedTuple):
+class Heading:
     """What both documents of a plan say at the top."""
 
-    title: str
-    protocol: str
-    clinic_name: str
-    clinic_address: str
-    clinic_phone: str
-    clinic_phone_link: str
-    """``clinic_phone`` as a ``tel:`` link a phone can dial, or ``""``: see :func:`phone_link`."""
-    zone: str
-    zone_place: str
-    patient_name: str
-    patient_ref: str
-    plan_id: str
-    revision: int
-    generated: str
-    draft: bool
-    missing: tuple[str, ...]
+    __slots__ = (
+        "clinic_address",
+        "clinic_name",
+        "clinic_phone",
+        "clinic_phone_link",
+        "draft",
+        "generated",
+        "missing",
+        "patient_name",
+        "patient_ref",
+        "plan_id",
+        "protocol",
+        "revision",
+        "title",
+        "zone",
+        "zone_place",
+    )
+
+    def __init__(
+        self,
+        title: str,
+        protocol: str,
+        clinic_name: str,
+        clinic_address: str,
+        clinic_phone: str,
+        clinic_phone_link: str,
+        zone: str,
+        zone_place: str,
+        patient_name: str,
+        patient_ref: str,
+        plan_id: str,
+        revision: int,
+        generated: str,
+        draft: bool,
+        missing: tuple[str, ...],
+    ) -> None:
+        self.title = title
+        self.protocol = protocol
+        self.clinic_name = clinic_name
+        self.clinic_address = clinic_address
+        self.clinic_phone = clinic_phone
+        self.clinic_phone_link = clinic_phone_link
+        """``clinic_phone`` as a ``tel:`` link a phone can dial, or ``""``: see :func:`phone_link`."""
+        self.zone = zone
+        self.zone_place = zone_place
+        self.patient_name = patient_name
+        self.patient_ref = patient_ref
+        self.plan_id = plan_id
+        self.revision = revision
+        self.generated = generated
+        self.draft = draft
+        self.missing = missing
 
 
 def heading(course: Course, now: dt.datetime, title: str) -> Heading:

@@ -16,7 +16,6 @@ import functools
 import hashlib
 import os
 import re
-import traceback
 import types
 from collections.abc import Callable
 from gettext import NullTranslations
@@ -70,6 +69,8 @@ def render(templates: Templates, name: str, context: object, *, tag: str = DEFAU
 
 def _template_frame(error: BaseException) -> tuple[str, int] | None:
     """The template file and line of the innermost template frame in ``error``'s traceback."""
+    import traceback  # only on an error: a millisecond of every start
+
     found = None
     for frame in traceback.extract_tb(error.__traceback__):
         if frame.filename.endswith(".j2") and frame.lineno is not None:

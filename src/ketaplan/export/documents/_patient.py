@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
 
 from ..._i18n import N_, Language
 from ..._plan import Plan
@@ -31,65 +30,121 @@ _STATUS = {
 }
 
 
-class GlanceRow(NamedTuple):
+class GlanceRow:
     """One phase of the course at a glance."""
 
-    title: str
-    dates: str
-    sessions: tuple[str, ...]
-    pending: str
+    __slots__ = ("dates", "pending", "sessions", "title")
+
+    def __init__(self, title: str, dates: str, sessions: tuple[str, ...], pending: str) -> None:
+        self.title = title
+        self.dates = dates
+        self.sessions = sessions
+        self.pending = pending
 
 
-class PatientRow(NamedTuple):
+class PatientRow:
     """One appointment as the patient reads it."""
 
-    day: str
-    date: str
-    time: str
-    length: str
-    place: str
-    session: str
-    notes: tuple[str, ...]
-    cancelled: bool
+    __slots__ = ("cancelled", "date", "day", "length", "notes", "place", "session", "time")
+
+    def __init__(
+        self,
+        day: str,
+        date: str,
+        time: str,
+        length: str,
+        place: str,
+        session: str,
+        notes: tuple[str, ...],
+        cancelled: bool,
+    ) -> None:
+        self.day = day
+        self.date = date
+        self.time = time
+        self.length = length
+        self.place = place
+        self.session = session
+        self.notes = notes
+        self.cancelled = cancelled
 
 
-class Week(NamedTuple):
+class Week:
     """The appointments of one calendar week (Monday to Sunday)."""
 
-    heading: str
-    rows: tuple[PatientRow, ...]
+    __slots__ = ("heading", "rows")
+
+    def __init__(self, heading: str, rows: tuple[PatientRow, ...]) -> None:
+        self.heading = heading
+        self.rows = rows
 
 
-class PatientPhase(NamedTuple):
+class PatientPhase:
     """One phase of the patient's schedule."""
 
-    title: str
-    weeks: tuple[Week, ...]
-    pending: str
+    __slots__ = ("pending", "title", "weeks")
+
+    def __init__(self, title: str, weeks: tuple[Week, ...], pending: str) -> None:
+        self.title = title
+        self.weeks = weeks
+        self.pending = pending
 
 
-class Guide(NamedTuple):
+class Guide:
     """What to expect at one kind of session, from its template."""
 
-    title: str
-    kind: str
-    length: str
-    where: str
-    preparation: tuple[str, ...]
-    during: tuple[str, ...]
-    aftercare: tuple[str, ...]
-    side_effects: tuple[str, ...]
-    call_the_clinic: tuple[str, ...]
+    __slots__ = (
+        "aftercare",
+        "call_the_clinic",
+        "during",
+        "kind",
+        "length",
+        "preparation",
+        "side_effects",
+        "title",
+        "where",
+    )
+
+    def __init__(
+        self,
+        title: str,
+        kind: str,
+        length: str,
+        where: str,
+        preparation: tuple[str, ...],
+        during: tuple[str, ...],
+        aftercare: tuple[str, ...],
+        side_effects: tuple[str, ...],
+        call_the_clinic: tuple[str, ...],
+    ) -> None:
+        self.title = title
+        self.kind = kind
+        self.length = length
+        self.where = where
+        self.preparation = preparation
+        self.during = during
+        self.aftercare = aftercare
+        self.side_effects = side_effects
+        self.call_the_clinic = call_the_clinic
 
 
-class PatientContext(NamedTuple):
+class PatientContext:
     """Everything the patient documents show."""
 
-    head: Heading
-    glance: tuple[GlanceRow, ...]
-    phases: tuple[PatientPhase, ...]
-    guides: tuple[Guide, ...]
-    timeline: Timeline | None
+    __slots__ = ("glance", "guides", "head", "phases", "timeline")
+
+    def __init__(
+        self,
+        head: Heading,
+        glance: tuple[GlanceRow, ...],
+        phases: tuple[PatientPhase, ...],
+        guides: tuple[Guide, ...],
+        timeline: Timeline | None,
+    ) -> None:
+        self.head = head
+        self.glance = glance
+        self.phases = phases
+        self.guides = guides
+        self.timeline = timeline
 
 
 def patient_context(

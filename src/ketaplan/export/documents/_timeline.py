@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import NamedTuple
 
 from ..._i18n import Language
 from ..._protocol import SessionKind
@@ -31,69 +30,122 @@ _PHASE_COLOURS = ("#9ec5e8", "#b8deb0", "#f3d49b", "#d6c2ea", "#f2b8b5", "#c9d6d
 _TICK_COLOURS = {"dosing": "#14324f", "other": "#a3480a"}
 
 
-class Band(NamedTuple):
+class Band:
     """One phase drawn as a coloured band along the timeline's date axis."""
 
-    x: int
-    width: int
-    colour: str
-    title: str
+    __slots__ = ("colour", "title", "width", "x")
+
+    def __init__(self, x: int, width: int, colour: str, title: str) -> None:
+        self.x = x
+        self.width = width
+        self.colour = colour
+        self.title = title
 
 
-class Tick(NamedTuple):
+class Tick:
     """One session on the timeline: a dosing tick is tall, any other session's is short."""
 
-    x: int
-    top: int
-    bottom: int
-    kind: str
-    cancelled: bool
-    label: str
+    __slots__ = ("bottom", "cancelled", "kind", "label", "top", "x")
+
+    def __init__(
+        self, x: int, top: int, bottom: int, kind: str, cancelled: bool, label: str
+    ) -> None:
+        self.x = x
+        self.top = top
+        self.bottom = bottom
+        self.kind = kind
+        self.cancelled = cancelled
+        self.label = label
 
 
-class MonthMark(NamedTuple):
+class MonthMark:
     """A month boundary on the date axis and its label."""
 
-    x: int
-    label: str
+    __slots__ = ("label", "x")
+
+    def __init__(self, x: int, label: str) -> None:
+        self.x = x
+        self.label = label
 
 
-class LegendItem(NamedTuple):
+class LegendItem:
     """One entry of the timeline's legend: a swatch (a band colour or a tick kind) and its text."""
 
-    x: int
-    y: int
-    swatch: str
-    colour: str
-    text: str
+    __slots__ = ("colour", "swatch", "text", "x", "y")
+
+    def __init__(self, x: int, y: int, swatch: str, colour: str, text: str) -> None:
+        self.x = x
+        self.y = y
+        self.swatch = swatch
+        self.colour = colour
+        self.text = text
 
 
-class TimelineMonth(NamedTuple):
+class TimelineMonth:
     """The timeline as text: the days of one month with a session, by kind."""
 
-    month: str
-    dosing: str
-    other: str
+    __slots__ = ("dosing", "month", "other")
+
+    def __init__(self, month: str, dosing: str, other: str) -> None:
+        self.month = month
+        self.dosing = dosing
+        self.other = other
 
 
-class Timeline(NamedTuple):
+class Timeline:
     """The course drawn along a date axis; every coordinate an integer in SVG user units."""
 
-    width: int
-    height: int
-    band_top: int
-    band_height: int
-    axis_y: int
-    label_y: int
-    left: int
-    right: int
-    title: str
-    description: str
-    bands: tuple[Band, ...]
-    ticks: tuple[Tick, ...]
-    months: tuple[MonthMark, ...]
-    legend: tuple[LegendItem, ...]
-    text: tuple[TimelineMonth, ...]
+    __slots__ = (
+        "axis_y",
+        "band_height",
+        "band_top",
+        "bands",
+        "description",
+        "height",
+        "label_y",
+        "left",
+        "legend",
+        "months",
+        "right",
+        "text",
+        "ticks",
+        "title",
+        "width",
+    )
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        band_top: int,
+        band_height: int,
+        axis_y: int,
+        label_y: int,
+        left: int,
+        right: int,
+        title: str,
+        description: str,
+        bands: tuple[Band, ...],
+        ticks: tuple[Tick, ...],
+        months: tuple[MonthMark, ...],
+        legend: tuple[LegendItem, ...],
+        text: tuple[TimelineMonth, ...],
+    ) -> None:
+        self.width = width
+        self.height = height
+        self.band_top = band_top
+        self.band_height = band_height
+        self.axis_y = axis_y
+        self.label_y = label_y
+        self.left = left
+        self.right = right
+        self.title = title
+        self.description = description
+        self.bands = bands
+        self.ticks = ticks
+        self.months = months
+        self.legend = legend
+        self.text = text
 
 
 def timeline(course: Course) -> Timeline | None:
