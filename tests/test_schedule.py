@@ -438,3 +438,39 @@ def test_real_world_plans_keep_every_invariant(path: Path) -> None:
     preferences = ketaplan.Preferences(time=plan.preferences.time, weekdays=weekdays)
     assert plan.pending == ()
     check_invariants(plan.protocol, plan.clinic, preferences, plan.start, result)
+
+
+def test_a_laid_session_is_the_session_made_the_usual_way() -> None:
+    """The scheduler's sessions skip the checks they already passed, and are equal, field for
+    field, to sessions made the usual way (a field added to Session must be laid too)."""
+    zone = toronto_clinic().zone
+    start = dt.datetime(2027, 3, 1, 9, 30, tzinfo=zone)
+    end = dt.datetime(2027, 3, 1, 11, 30, tzinfo=zone)
+    moves = (ketaplan.Move(dt.date(2027, 2, 26), "closure: audit"),)
+    usual = ketaplan.Session(
+        key="induction-02",
+        kind=SessionKind.DOSING,
+        phase="induction",
+        index=2,
+        start=start,
+        end=end,
+        template="infusion",
+        anchor=None,
+        planned=dt.date(2027, 2, 26),
+        moves=moves,
+    )
+    laid = ketaplan.Session._laid(
+        "induction-02",
+        SessionKind.DOSING,
+        "induction",
+        2,
+        start,
+        end,
+        "infusion",
+        None,
+        dt.date(2027, 2, 26),
+        moves,
+    )
+    assert usual == laid
+    assert repr(usual) == repr(laid)
+    assert hash(usual) == hash(laid)

@@ -109,12 +109,14 @@ class Own:
         """The sessions on local date ``day``."""
         return self.by_day.get(day, [])
 
-    def near(self, day: dt.date, days: int) -> Iterator[Session]:
-        """The sessions on the local dates up to ``days`` before or after ``day``."""
+    def near(self, day: dt.date, days: int) -> Iterator[tuple[dt.date, Session]]:
+        """The sessions on the local dates up to ``days`` before or after ``day``, each
+        with its date."""
         first = bisect.bisect_left(self.days, day - dt.timedelta(days=days))
         last = bisect.bisect_right(self.days, day + dt.timedelta(days=days))
         for near_day in self.days[first:last]:
-            yield from self.by_day[near_day]
+            for session in self.by_day[near_day]:
+                yield near_day, session
 
     def dosing_near(self, moment: dt.datetime, within: dt.timedelta) -> list[str]:
         """Keys of dosing sessions starting less than ``within`` from ``moment``."""

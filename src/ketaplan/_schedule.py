@@ -664,16 +664,26 @@ class _PhaseSearch:
         known = self._orders.get(span)
         if known is not None:
             return known
-        s = self.s
-        found = []
-        for day in _days(window.low, window.high):
-            off_day, off_weekday = int(day != window.planned), int(not s.preferred(day))
-            distance = abs((day - window.planned).days)
-            for other_time in (False, True):
-                cost = (off_day, off_weekday, int(other_time))
-                found.append((cost, distance, day, other_time))
-        found.sort()
-        ordered = [(day, not other_time, cost) for cost, _distance, day, other_time in found]
+        # Laid out in that order rather than sorted: the planned day's two candidates, then
+        # the other days nearest first (the earlier of two equally near) in four runs.
+        planned, low, high = span
+        ordered: list[tuple[dt.date, bool, _Cost]] = []
+        if low <= planned <= high:
+            off_weekday = int(not self.s.preferred(planned))
+            ordered += [(planned, True, (0, off_weekday, 0)), (planned, False, (0, off_weekday, 1))]
+        preferred: list[dt.date] = []
+        others: list[dt.date] = []
+        for distance in range(1, max((planned - low).days, (high - planned).days, 0) + 1):
+            for day in (
+                planned - dt.timedelta(days=distance),
+                planned + dt.timedelta(days=distance),
+            ):
+                if low <= day <= high:
+                    (preferred if self.s.preferred(day) else others).append(day)
+        ordered += [(day, True, (1, 0, 0)) for day in preferred]
+        ordered += [(day, False, (1, 0, 1)) for day in preferred]
+        ordered += [(day, True, (1, 1, 0)) for day in others]
+        ordered += [(day, False, (1, 1, 1)) for day in others]
         self._orders[span] = ordered
         return ordered
 
@@ -824,8 +834,8 @@ class _PhaseSearch:
         timed = bool(s.rules.min_gap) or step.companion is not None
         phase = self.phase.name
         near = sorted(
-            (other.key, s.own.instants(other)[0] if timed else s._day(other))
-            for other in s.own.near(centre, reach.days + 1)
+            (other.key, s.own.instants(other)[0] if timed else day)
+            for day, other in s.own.near(centre, reach.days + 1)
             if other.phase == phase
         )
         return (step.index, id(step.companion), s._day(self.dosing[0]), tuple(near))
@@ -993,17 +1003,17 @@ class _PhaseSearch:
         moves: tuple[Move, ...] = (),
     ) -> Session:
         """The session found for a slot, made once with everything it carries."""
-        return Session(
-            key=key,
-            kind=template.kind,
-            phase=self.phase.name if phase is None else phase,
-            index=index,
-            start=start,
-            end=end,
-            template=template.name,
-            anchor=anchor,
-            planned=planned,
-            moves=moves,
+        return Session._laid(
+            key,
+            template.kind,
+            self.phase.name if phase is None else phase,
+            index,
+            start,
+            end,
+            template.name,
+            anchor,
+            planned,
+            moves,
         )
 
     def _budget(self, key: str, day: dt.date, *, best_first: bool = False) -> None:

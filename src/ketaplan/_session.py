@@ -122,6 +122,42 @@ class Session:
                 f"session {self.key!r} must end after it starts ({self.start.isoformat()})",
             )
 
+    @classmethod
+    def _laid(
+        cls,
+        key: str,
+        kind: SessionKind,
+        phase: str,
+        index: int,
+        start: dt.datetime,
+        end: dt.datetime,
+        template: str,
+        anchor: str | None,
+        planned: dt.date | None,
+        moves: tuple[Move, ...],
+    ) -> Session:
+        """A scheduled session the scheduler has laid: its values are what the checks and
+        conversions of the usual way would give (``kind`` a member, ``start`` and ``end``
+        in the clinic's zone, ``end`` a template's positive duration later, ``index`` at
+        least 1), so they are set as they are. The search makes tens of sessions a plan,
+        and the checks were half the cost of each."""
+        session = object.__new__(cls)
+        put = object.__setattr__
+        put(session, "key", key)
+        put(session, "kind", kind)
+        put(session, "phase", phase)
+        put(session, "index", index)
+        put(session, "start", start)
+        put(session, "end", end)
+        put(session, "template", template)
+        put(session, "status", SessionStatus.SCHEDULED)
+        put(session, "anchor", anchor)
+        put(session, "planned", planned)
+        put(session, "moves", moves)
+        put(session, "assessments", ())
+        put(session, "sequence", 0)
+        return session
+
     @property
     def moved(self) -> bool:
         """Whether the session is not on the date its cadence gave."""
