@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import ketaplan
+from ketaplan import _cache
 
 DATA = Path(ketaplan.__file__).parent / "data"
 NAMES = ["esketamine-nasal", "im-kap", "iv-induction", "oral-sublingual"]
@@ -134,3 +138,65 @@ def test_calendar_wording_must_be_a_list_of_strings(tmp_path: Path) -> None:
     """A calendar_preparation that is not a list of strings is an error naming the field."""
     with pytest.raises(ketaplan.SpecError, match=r"calendar_preparation"):
         _protocol_file(tmp_path, "calendar_preparation = 3")
+
+
+def _counting(calls: list[str]) -> Callable[[str], dict[str, Any]]:
+    def parse(text: str) -> dict[str, Any]:
+        calls.append(text)
+        return tomllib.loads(text)
+
+    return parse
+
+
+def test_a_builtin_file_is_parsed_once_into_the_private_cache_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A built-in protocol file parsed in one process is read back from the user's cache
+    folder (private to the user) by the next, the same as parsed; an edited file is
+    parsed again."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    text = (DATA / "protocols" / "im-kap.toml").read_text(encoding="utf-8")
+    calls: list[str] = []
+    first = _cache.parsed_cached("protocols/im-kap.toml", text, _counting(calls))
+    again = _cache.parsed_cached("protocols/im-kap.toml", text, _counting(calls))
+    assert tomllib.loads(text) == first == again
+    assert 1 == len(calls)
+    (folder,) = (tmp_path / "ketaplan").glob("data-*")
+    assert 0o700 == folder.stat().st_mode & 0o777
+    edited = text.replace("im-kap", "im-kap-edited")
+    assert tomllib.loads(edited) == _cache.parsed_cached(
+        "protocols/im-kap.toml", edited, _counting(calls)
+    )
+    assert 2 == len(calls)
+
+
+def test_a_damaged_or_unusable_data_cache_only_means_parsing_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached file that is not what ketaplan wrote is parsed again and rewritten; a cache
+    folder that cannot be made, and data JSON cannot hold (a TOML date), are parsed each
+    time; the protocols are the same."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    text = (DATA / "routes.toml").read_text(encoding="utf-8")
+    calls: list[str] = []
+    expected = tomllib.loads(text)
+    assert expected == _cache.parsed_cached("routes.toml", text, _counting(calls))
+    (stored,) = tmp_path.glob("ketaplan/data-*/routes.toml-*.json")
+    for number, damaged in enumerate(
+        ["{not json", "[1]", '{"digest": "0", "data": {}}', '{"data": {}}'], start=2
+    ):
+        stored.write_text(damaged, encoding="utf-8")
+        assert expected == _cache.parsed_cached("routes.toml", text, _counting(calls))
+        assert number == len(calls)
+    assert expected == _cache.parsed_cached("routes.toml", text, _counting(calls))
+    assert 5 == len(calls)
+    dated = 'start = 2027-01-11\nname = "x"\n'
+    for _ in range(2):
+        assert tomllib.loads(dated) == _cache.parsed_cached("dated.toml", dated, _counting(calls))
+    assert 7 == len(calls)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    for _ in range(2):
+        assert expected == _cache.parsed_cached("routes.toml", text, _counting(calls))
+    assert 9 == len(calls)

@@ -2,8 +2,9 @@
 
 A build starts in a new process each time, and some of its inputs cost more
 to compute than the build itself: a country's statutory holidays (the
-``holidays`` package loads every country's calendar to find one) and the
-compiled document templates. Both are kept in ``$XDG_CACHE_HOME/ketaplan``
+``holidays`` package loads every country's calendar to find one), the
+compiled document templates and the parsed built-in protocol and route files
+(TOML is slow to read, JSON fast). All are kept in ``$XDG_CACHE_HOME/ketaplan``
 (``~/.cache/ketaplan`` by default), in a folder of this user's that nobody
 else can write. Anything wrong with the cache (no home folder, a read-only
 disk, a damaged file) only means the value is computed again: a cache never
@@ -14,17 +15,21 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import importlib.util
 import json
+import math
 import os
 import re
 import stat
+import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
-__all__ = ["cache_folder", "holidays_cached"]
+__all__ = ["cache_folder", "holidays_cached", "parsed_cached"]
 
 #: A calendar code safe to name a file by (anything else is computed, never cached).
 _CODE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,10})?")
@@ -51,9 +56,11 @@ def cache_folder(name: str) -> Path | None:
     return folder
 
 
+@functools.cache
 def _holidays_release() -> str | None:
     """What identifies the installed ``holidays`` package, without importing it: where it
-    is and when its files were written (an upgrade rewrites them)."""
+    is and when its files were written (an upgrade rewrites them). Found once a process:
+    an upgrade while it runs is not seen by the package it has loaded either."""
     try:
         spec = importlib.util.find_spec("holidays")
     except (ImportError, ValueError):
@@ -89,13 +96,55 @@ def holidays_cached(
     text = json.dumps(
         {"code": code, "year": year, "days": {day.isoformat(): found[day] for day in sorted(found)}}
     )
+    _write(folder, path.name, text)
+    return found
+
+
+def _write(folder: Path, name: str, text: str) -> None:
+    """Write ``text`` to ``folder / name`` whole or not at all; a failure only means the
+    value is computed again next time."""
     with contextlib.suppress(OSError):
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{code}-{year}.")
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as file:
                 file.write(text)
-            os.replace(temporary, path)
+            os.replace(temporary, folder / name)
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
-    return found
+
+
+def _plain(value: object) -> bool:
+    """Whether ``value`` comes back from JSON as it is: tables with text keys, lists,
+    text, whole numbers, finite decimals and booleans (not a TOML date or time)."""
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _plain(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_plain(item) for item in value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str | int)  # bool is an int
+
+
+def parsed_cached(name: str, text: str, parse: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """``parse(text)``, the package's data file ``name`` (``"protocols/im-kap.toml"``):
+    from the cache when this release of ketaplan parsed the same text before, else parsed
+    and kept as JSON for the next process (when the parsed data is plain JSON)."""
+    from . import __version__  # the package has finished importing by the time of a parse
+
+    digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+    release = f"{__version__}-py{sys.version_info[0]}.{sys.version_info[1]}"
+    folder = cache_folder(f"data-{release}") if re.fullmatch(r"[\w.-]+", release) else None
+    if folder is None:
+        return parse(text)
+    file = f"{name.replace('/', '-')}-{digest}.json"
+    with contextlib.suppress(OSError, ValueError, TypeError, LookupError):
+        stored = json.loads((folder / file).read_bytes())
+        if stored["digest"] == digest and isinstance(stored["data"], dict):
+            data: dict[str, Any] = stored["data"]
+            return data
+        # Otherwise damaged, or not what ketaplan wrote: parsed again and rewritten.
+    data = parse(text)
+    if _plain(data):
+        _write(folder, file, json.dumps({"digest": digest, "data": data}))
+    return data

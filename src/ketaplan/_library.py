@@ -17,6 +17,7 @@ from typing import Any, Literal, cast
 
 import attrs
 
+from ._cache import parsed_cached
 from ._dosing import Derived, DoseField
 from ._protocol import (
     AssessmentRule,
@@ -60,7 +61,13 @@ def _data(name: str) -> Path:
 @functools.cache
 def _routes_file() -> dict[str, Any]:
     """The parsed ``routes.toml``, read once: the routes and their sources."""
-    return tomllib.loads(_data("routes.toml").read_text(encoding="utf-8"))
+    return _parsed("routes.toml")
+
+
+def _parsed(name: str) -> dict[str, Any]:
+    """The package's TOML data file ``name``, parsed (kept parsed in the cache folder)."""
+    text = _data(name).read_text(encoding="utf-8")
+    return parsed_cached(name, text, tomllib.loads)
 
 
 @functools.cache
@@ -96,8 +103,7 @@ def _builtin_names() -> tuple[str, ...]:
 @functools.cache
 def _builtin(name: str) -> Protocol:
     """The built-in protocol ``name``, read from its own file only (a plan needs one)."""
-    entry = _data("protocols").joinpath(f"{name}.toml")
-    data = tomllib.loads(entry.read_text(encoding="utf-8"))
+    data = _parsed(f"protocols/{name}.toml")
     protocol = protocol_from_toml(data, f"protocol {name}.toml")
     if protocol.name != name:  # pragma: no cover - the package's own files
         raise SpecError("protocol.name", protocol.name, f"the file {name}.toml names it {name!r}")
