@@ -122,8 +122,10 @@ MAX_INT = 2**31 - 1
 #: The largest plan or protocol file read.
 MAX_FILE_BYTES = 1_000_000
 
-_KEY = re.compile(r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*=")
-_HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
+#: A key and a table header, found only to name where a file's syntax is wrong (compiled
+#: then, by ``re``: a process that reads only good files never pays for them).
+_KEY = r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*="
+_HEADER = r"^\s*\[\[?\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$"
 _TOML_HINTS = {
     "Invalid date or datetime": "dates are written 2027-02-28, a real day of the calendar",
     "Invalid value": 'strings go in double quotes, e.g. "09:30"; dates are written 2027-02-28',
@@ -140,10 +142,10 @@ def _syntax_error(what: str, path: Path, text: str, error: tomllib.TOMLDecodeErr
     lines = text.splitlines()
     table = ""
     for earlier in lines[: line - 1]:
-        header = _HEADER.match(earlier)
+        header = re.match(_HEADER, earlier)
         if header:
             table = _plain_key(header.group(1))
-    key = _KEY.match(lines[line - 1]) if 0 < line <= len(lines) else None
+    key = re.match(_KEY, lines[line - 1]) if 0 < line <= len(lines) else None
     field = ".".join(part for part in (table, _plain_key(key.group(1)) if key else "") if part)
     hint = next((h for start, h in _TOML_HINTS.items() if problem.startswith(start)), "")
     where = f"{path}, line {line}"

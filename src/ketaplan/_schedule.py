@@ -232,7 +232,12 @@ class _Cursor:
         if not self.path:
             return []
         since = utc(self.path[-1].start) - horizon
-        return [p for p in self.path if utc(p.start) > since]
+        # The path's sessions fall on later days one after another (each window starts
+        # the day after the session before): the recent ones are its end.
+        first = len(self.path)
+        while first > 0 and utc(self.path[first - 1].start) > since:
+            first -= 1
+        return list(self.path[first:])
 
 
 #: What a plan's moves cost, compared in order: sessions off their planned day,
