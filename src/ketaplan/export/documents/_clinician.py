@@ -17,7 +17,6 @@ from ._format import (
     css_string,
     elapsed,
     moves,
-    span,
     stamp,
     zone_name,
 )
@@ -451,7 +450,7 @@ def _session_row(course: Course, session: Session) -> SessionRow:
         kind=words.kind(session.kind),
         index=str(session.index),
         date=words.short_date(start.date()),
-        time=span(start, course.local(session.end), words, with_zone=True),
+        time=course.span(session),
         status=_(_STATUS[session.status]),
         moves=passed,
         assessments=", ".join(session.assessments),

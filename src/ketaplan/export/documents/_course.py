@@ -18,7 +18,7 @@ from ..._i18n import Language, language
 from ..._plan import Plan, localized
 from ..._protocol import SessionKind, SessionTemplate
 from ..._session import Session, SessionStatus
-from ._format import check_aware, stamp, when, zone_place
+from ._format import check_aware, span, stamp, zone_place
 
 
 class Course:
@@ -63,6 +63,7 @@ class Course:
         for template in plan.protocol.sessions:  # the first of a name, as Protocol.template
             self._templates.setdefault(template.name, template)
         self._titles: dict[str, str] = {}
+        self._spans: dict[str, str] = {}
         self._whens: dict[str, str] = {}
         self._missing: tuple[str, ...] | None = None
 
@@ -92,12 +93,21 @@ class Course:
             "total": total,
         }
 
+    def span(self, session: Session) -> str:
+        """``"09:30-10:30 EST"`` (:func:`span`, with the zone): the clinician's session list
+        shows it, and each dosing session's form and assessments in :meth:`when`."""
+        found = self._spans.get(session.key)
+        if found is None:
+            start, end = self.local(session.start), self.local(session.end)
+            found = self._spans[session.key] = span(start, end, self.words, with_zone=True)
+        return found
+
     def when(self, session: Session) -> str:
-        """``"Tuesday 16 February 2027, 09:30-10:30 EST"`` (:func:`when`, with the zone); the
-        clinician's documents show it for a session's form and for its assessments."""
+        """``"Tuesday 16 February 2027, 09:30-10:30 EST"`` (with the zone)."""
         found = self._whens.get(session.key)
         if found is None:
-            found = self._whens[session.key] = when(session, self.zone, self.words, with_zone=True)
+            day = self.words.long_date(self.local(session.start).date())
+            found = self._whens[session.key] = f"{day}, {self.span(session)}"
         return found
 
     def missing(self) -> tuple[str, ...]:

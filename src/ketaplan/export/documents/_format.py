@@ -48,22 +48,15 @@ _ZONE_NAMES: dict[tuple[str, dt.timedelta | None, str], str | None] = {}
 def span(start: dt.datetime, end: dt.datetime, words: Language, *, with_zone: bool) -> str:
     """``"09:30-10:30"`` (with the zone's abbreviation if asked), or with both dates past
     midnight; fr-CA ``"9 h 30 à 10 h 30"``."""
-    suffix = f" {zone_name(end, words)}" if with_zone else ""
+    ending = zone_name(end, words) if with_zone else ""
+    suffix = f" {ending}" if with_zone else ""
     first, last = words.clock(start), words.clock(end)
     if start.date() == end.date():
-        if with_zone and zone_name(start, words) != zone_name(end, words):
-            first = f"{first} {zone_name(start, words)}"
+        if with_zone and (beginning := zone_name(start, words)) != ending:
+            first = f"{first} {beginning}"
     else:
         last = f"{words.short_date(end.date())} {last}"
     return words.gettext("%(start)s-%(end)s") % {"start": first, "end": last} + suffix
-
-
-def when(
-    session: Session, zone: zoneinfo.ZoneInfo, words: Language, *, with_zone: bool = False
-) -> str:
-    """``"Tuesday 16 February 2027, 09:30-10:30"`` in ``zone``."""
-    start, end = session.start.astimezone(zone), session.end.astimezone(zone)
-    return f"{words.long_date(start.date())}, {span(start, end, words, with_zone=with_zone)}"
 
 
 def stamp(moment: dt.datetime, zone: zoneinfo.ZoneInfo, words: Language) -> str:
