@@ -231,6 +231,25 @@ class Rules:
         # As Clinic.local makes it.
         return dt.datetime.combine(day, time, tzinfo=self.zone) if why is None else why
 
+    def starts(
+        self, day: dt.date, template: SessionTemplate, preferred: dt.time
+    ) -> Iterator[tuple[dt.time, dt.datetime]]:
+        """Each of :meth:`times` at which :meth:`at` gives a start, with the start, in
+        order: one look-up of the day for all its times."""
+        facts, duration, zone = self._facts, template.duration, self.zone
+        fact = (day, duration)
+        known = facts.at.get(fact)
+        if known is None:
+            facts.bound()
+            known = facts.at[fact] = {}
+        for time in self.times(day, template, preferred):
+            why = known.get(time, _UNKNOWN)
+            if why is _UNKNOWN:
+                facts.bound()
+                why = known[time] = self._at(day, time, duration)
+            if why is None:
+                yield time, dt.datetime.combine(day, time, tzinfo=zone)
+
     def _at(self, day: dt.date, time: dt.time, duration: dt.timedelta) -> str | None:
         local = self.clinic._local(day, time)
         if local is None:

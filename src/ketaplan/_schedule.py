@@ -52,6 +52,8 @@ from .exceptions import ScheduleError, SpecError
 __all__ = ["Schedule", "schedule"]
 
 _DAY = dt.timedelta(days=1)
+#: The weekdays by number, to look a date's up without the enum's own look-up.
+_WEEKDAYS = tuple(Weekday)
 #: How many candidate slots the search may try in one phase before it gives up.
 SEARCH_BUDGET = 20_000
 #: How many slots the whole plan's search may try, every phase and retry together.
@@ -139,7 +141,7 @@ class _Frame:
     def __init__(
         self,
         step: _Step,
-        memo: tuple[object, ...],
+        memo: tuple[object, ...] | None,
         passed: list[Move],
         candidates: Iterator[tuple[Session, _Cost]],
     ) -> None:
@@ -387,7 +389,7 @@ class _Scheduler:
 
     def _with_assessments(self) -> list[Session]:
         due: dict[str, list[str]] = {}
-        ordered = sorted(self.own, key=lambda s: (utc(s.start), s.key))
+        ordered = sorted(self.own, key=lambda s: (self.own.instants(s)[0], s.key))
         dosing = [s for s in ordered if s.kind is SessionKind.DOSING]
         for rule in self.protocol.assessments:
             keys: list[str] = []
@@ -641,9 +643,15 @@ class _PhaseSearch:
         last = path[-1]
         origin = self.s._day(path[0])
         week = (self.s._day(last) - origin).days // 7
-        this_week = [p for p in path if (self.s._day(p) - origin).days // 7 == week]
+        # The path's sessions fall on later days one after another: the week's are its end.
+        this_week = []
+        for p in reversed(path):
+            day = self.s._day(p)
+            if (day - origin).days // 7 != week:
+                break
+            this_week.append(day)
         # How many are on preferred weekdays bears on the bound of what the rest costs.
-        in_week = (len(this_week), sum(self.s.preferred(self.s._day(p)) for p in this_week))
+        in_week = (len(this_week), sum(self.s.preferred(day) for day in this_week))
         # Sessions fall on later days, so only the gap rule looks at earlier times.
         recent: tuple[object, ...] = (self.s._day(last),)
         if self.s.rules.min_gap:
@@ -777,8 +785,12 @@ class _PhaseSearch:
         step: _Step | None = first
         while True:
             if step is not None:
-                memo = self._memo(step)
-                if memo not in self.failed:
+                # What the rest of the phase depends on is needed to look a step up among
+                # the failures (mostly none yet) or to record one: a step fails with the
+                # placements it began with (those after it are undone by then), so it is
+                # worked out then.
+                memo = self._memo(step) if self.failed else None
+                if memo is None or memo not in self.failed:
                     passed: list[Move] = []
                     frames.append(_Frame(step, memo, passed, self._candidates(step, passed)))
             if not frames:
@@ -794,7 +806,7 @@ class _PhaseSearch:
                 session, _extra = next(frame.candidates)
             except _DeadEnd as dead:
                 self._note(dead, len(frames))
-                self.failed.add(frame.memo)
+                self.failed.add(frame.memo or self._memo(frame.step))
                 frames.pop()
                 step = None
                 continue
@@ -1204,10 +1216,7 @@ class _PhaseSearch:
                 self._budget(key, day)
                 reason = s.rules.closed(day)
                 if reason is None:
-                    for time in s.rules.times(day, template, s.time):
-                        start = s.rules.at(day, time, template)
-                        if isinstance(start, str):
-                            continue
+                    for time, start in s.rules.starts(day, template, s.time):
                         instant = utc(start)
                         if not low <= instant <= high or (instant, lenient) in seen:
                             continue
@@ -1262,7 +1271,7 @@ class _PhaseSearch:
         """The days a companion passed over, in date order, leaving out the weekdays the
         clinic never opens: a window simply spans those."""
         return sorted(
-            (m for m in rejected if self.s.clinic.hours.get(Weekday(m.date.weekday()))),
+            (m for m in rejected if self.s.clinic.hours.get(_WEEKDAYS[m.date.weekday()])),
             key=lambda move: move.date,
         )
 

@@ -90,7 +90,7 @@ class Interval:
     def _delta(self) -> relativedelta | dt.timedelta:
         if self.unit == "months":
             return _months(self.amount)
-        return dt.timedelta(days=self.amount * (7 if self.unit == "weeks" else 1))
+        return _days(self.amount * (7 if self.unit == "weeks" else 1))
 
     @property
     def approx_days(self) -> float:
@@ -105,6 +105,12 @@ class Interval:
 @functools.lru_cache(maxsize=64)
 def _months(amount: int) -> relativedelta:
     return relativedelta(months=amount)
+
+
+@functools.lru_cache(maxsize=64)
+def _days(amount: int) -> dt.timedelta:
+    # The scheduler adds a phase's few intervals to dates again and again.
+    return dt.timedelta(days=amount)
 
 
 def _interval_order(low: Interval, high: Interval, field: str) -> None:
