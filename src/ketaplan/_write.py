@@ -167,6 +167,7 @@ def _settle(
 ) -> tuple[Plan, Path | None]:
     """What to write over ``saved``, and where to keep ``saved`` first (if anywhere)."""
     from ._revise import reconcile, replan  # a plan written over a saved one only
+
     if saved.id != plan.id:
         raise ConflictError(f"{path}: holds plan {saved.id!r}, not {plan.id!r}")
     if plan == saved:
