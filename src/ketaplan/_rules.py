@@ -87,14 +87,15 @@ class Own:
 
     def remove(self, session: Session) -> None:
         del self._sessions[session.key]
-        start, _end = self._instants.pop(id(session))
+        self._instants.pop(id(session), None)
         self.by_day[self.day(session)].remove(session)
         if session.kind is SessionKind.DOSING:
-            self.dosing.remove((start, session.key))
+            self.dosing.remove((utc(session.start), session.key))
 
     def instants(self, session: Session) -> tuple[dt.datetime, dt.datetime]:
         """The start and end in UTC of ``session``, one of these sessions."""
-        return self._instants[id(session)]
+        known = self._instants.get(id(session))
+        return known if known is not None else (utc(session.start), utc(session.end))
 
     def __iter__(self) -> Iterator[Session]:
         return iter(self._sessions.values())
