@@ -474,3 +474,30 @@ def test_a_laid_session_is_the_session_made_the_usual_way() -> None:
     assert usual == laid
     assert repr(usual) == repr(laid)
     assert hash(usual) == hash(laid)
+
+
+def test_the_clinic_facts_kept_between_plans_stay_bounded_and_change_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rule book keeps what it learns of a clinic's days and times for the next plan,
+    up to a bound: a plan laid while the facts are cleared again and again (a bound of 50)
+    is the plan laid with them all kept, and no more than the bound are ever kept."""
+    from ketaplan import _rules
+
+    protocol = ketaplan.builtin_protocols()["im-kap"]
+    clinic = toronto_clinic(consecutive_days=False)
+    starts = [dt.date(2026, 12, 7) + dt.timedelta(days=9 * n) for n in range(4)]
+    _rules._KNOWN.clear()
+    kept = [ketaplan.schedule(protocol, clinic, start, time=dt.time(13, 30)) for start in starts]
+    _rules._KNOWN.clear()
+    monkeypatch.setattr(_rules, "_FACTS", 50)
+    bounded = []
+    for start in starts:
+        bounded.append(ketaplan.schedule(protocol, clinic, start, time=dt.time(13, 30)))
+        facts = list(_rules._KNOWN.values())
+        kept_now = sum(
+            len(f.closed) + len(f.times) + len(f.at) + sum(map(len, f.at.values())) for f in facts
+        )
+        assert kept_now <= 50
+    assert kept == bounded
+    _rules._KNOWN.clear()
