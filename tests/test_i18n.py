@@ -10,6 +10,7 @@ import email.policy
 import io
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import BinaryIO
 
@@ -412,3 +413,19 @@ def test_an_english_patient_document_is_caught_by_the_word_scan() -> None:
     english_plan = attrs.evolve(plan, language="en")
     text = _visible(ketaplan.render_patient_html(english_plan, now=NOW))
     assert {"your", "appointments", "the", "treatment"} <= english_words(text, english_plan)
+
+
+def test_a_plan_already_in_its_language_is_not_translated_again() -> None:
+    """A plan whose protocol was put into French is given back as it is, however many other
+    plans were put into French since: no text is looked up again, so no warning says that a
+    French text has no French translation."""
+    first = localized(ketaplan.load_plan(FRENCH, now=NOW))
+    assert "fr-CA" == first.language
+    for _ in range(12):  # more plans than are remembered by the protocol they came with
+        other = ketaplan.load_plan(FRENCH, now=NOW)
+        assert other.protocol is not first.protocol
+        localized(other)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = localized(first)
+    assert first.protocol is again.protocol

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
@@ -342,6 +343,10 @@ class Plan:
 
 #: Protocols put into a plan's language, by the protocol as loaded: (loaded, language, result).
 _LOCALIZED: list[tuple[Protocol, str, Protocol]] = []
+#: Every protocol :func:`localized` made that is still in use, by its ``id`` and language:
+#: it is in that language already (it has no translations left to look up). An entry goes
+#: when its protocol does, so the ``id`` of another protocol never finds it.
+_IN_LANGUAGE: weakref.WeakValueDictionary[tuple[int, str], Protocol] = weakref.WeakValueDictionary()
 
 
 def localized(plan: Plan) -> Plan:
@@ -350,12 +355,14 @@ def localized(plan: Plan) -> Plan:
     asking again for the same protocol, or for one already put into it, gives it back."""
     if plan.language == DEFAULT_LANGUAGE:
         return plan
+    protocol = plan.protocol
+    if _IN_LANGUAGE.get((id(protocol), plan.language)) is protocol:
+        return plan
     for loaded, language, result in _LOCALIZED:
-        if language == plan.language and plan.protocol is result:
-            return plan
-        if language == plan.language and plan.protocol is loaded:
+        if language == plan.language and protocol is loaded:
             return attrs.evolve(plan, protocol=result)
-    result = plan.protocol.in_language(plan.language)
-    _LOCALIZED.append((plan.protocol, plan.language, result))
+    result = protocol.in_language(plan.language)
+    _LOCALIZED.append((protocol, plan.language, result))
     del _LOCALIZED[:-8]
+    _IN_LANGUAGE[(id(result), plan.language)] = result
     return attrs.evolve(plan, protocol=result)
