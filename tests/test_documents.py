@@ -979,3 +979,24 @@ def test_the_renderers_caches_have_a_size_limit() -> None:
         name for name, info in caches.items() if info.maxsize is None and name not in per_language
     ]
     assert all(caches[name].currsize <= len(_i18n.LANGUAGES) for name in per_language)
+
+
+def test_a_clinic_template_shows_each_patient_their_own_details_in_a_repeated_part(
+    tmp_path: Path,
+) -> None:
+    """A clinic's copy of the clinician template that names the patient inside the dose
+    record (a part the shipped template renders once for its values) shows each patient's
+    own name in their own document, whatever was rendered before: with a templates
+    folder every part is rendered for the document it is in."""
+    shipped = (ROOT / "src" / "ketaplan" / "templates" / "clinician.html.j2").read_text()
+    marker = '{% call once("dose record", block.doses, block.derived) %}'
+    assert marker in shipped
+    copy = shipped.replace(marker, marker + "<p>Dose record for {{ doc.head.patient_name }}</p>")
+    (tmp_path / "clinician.html.j2").write_text(copy, encoding="utf-8")
+    names = ("Alice Example", "Bob Example")
+    found = []
+    for name in names:
+        plan = attrs.evolve(demo(), patient=ketaplan.Patient(name=name, ref="R-1"))
+        html = ketaplan.render_clinician_html(plan, now=NOW, templates=tmp_path)
+        found.append({other for other in names if f"Dose record for {other}" in html})
+    assert [{"Alice Example"}, {"Bob Example"}] == found

@@ -161,7 +161,8 @@ def _cached_environment(folder: str | None, *, markdown: bool, tag: str) -> jinj
         translations, newstyle=True
     )
     gettext, ngettext = _gettext(translations), _ngettext(translations)
-    environment.globals.update(gettext=gettext, _=gettext, ngettext=ngettext, once=_once())
+    once = _once() if folder is None else _every_time
+    environment.globals.update(gettext=gettext, _=gettext, ngettext=ngettext, once=once)
     environment.bytecode_cache = _bytecode_cache(environment)
     return environment
 
@@ -171,14 +172,17 @@ _FRAGMENTS = 512
 
 
 def _once() -> Callable[..., str]:
-    """``once``, for templates: ``{% call once(name, value, ...) %}body{% endcall %}`` shows
-    the body rendered once for each distinct set of values, and kept (at most
+    """``once``, for the shipped templates: ``{% call once(name, value, ...) %}body{% endcall %}``
+    shows the body rendered once for each distinct set of values, and kept (at most
     ``_FRAGMENTS`` parts, for the environment: one language).
 
     A dosing session's checkpoints and dose record come back alike in most
     sessions of a plan and of other plans of its protocol. The body must show
     nothing but the values named and the template's own texts: it is not
-    rendered again for another document with the same values.
+    rendered again for another document with the same values. The shipped
+    templates keep to that; a clinic's own templates need not, so where a
+    templates folder is given ``once`` is :func:`_every_time`, and one
+    patient's document never shows what was rendered for another's.
     """
     kept: dict[tuple[object, ...], str] = {}
 
@@ -193,6 +197,11 @@ def _once() -> Callable[..., str]:
         return found
 
     return once
+
+
+def _every_time(name: str, *values: object, caller: Callable[[], str]) -> str:
+    """``once`` for templates from a clinic's own folder: the body rendered each time."""
+    return caller()
 
 
 class _TextOutputCodeGenerator(jinja2.compiler.CodeGenerator):
