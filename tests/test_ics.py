@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import attrs
 import icalendar
@@ -910,3 +911,18 @@ def test_date_times_are_written_as_icalendar_writes_them(moment: dt.datetime) ->
     from ketaplan.export._lines import _datetime
 
     assert icalendar.vDatetime(moment).to_ical().decode() == _datetime(moment)
+
+
+def test_the_generation_time_in_the_repeated_hour_is_the_instant_it_names() -> None:
+    """A generation time in the hour that comes twice when clocks go back (01:30 in New
+    York on 1 November 2026, first at 05:30 UTC, then at 06:30 UTC) is written as its own
+    instant, whichever of the two a calendar rendered just before was stamped with."""
+    plan = ketaplan.load_plan(EXAMPLES / "iv-induction.toml", now=NOW)
+    zone = ZoneInfo("America/New_York")
+    first = dt.datetime(2026, 11, 1, 1, 30, tzinfo=zone)
+    second = first.replace(fold=1)
+    stamps = []
+    for now in (first, second, first):
+        calendar = icalendar.Calendar.from_ical(ketaplan.render_ics(plan, now=now))
+        stamps.append({event["DTSTAMP"].to_ical().decode() for event in calendar.walk("VEVENT")})
+    assert [{"20261101T053000Z"}, {"20261101T063000Z"}, {"20261101T053000Z"}] == stamps

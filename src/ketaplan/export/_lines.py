@@ -138,7 +138,7 @@ class ContentLines:
     @staticmethod
     def utc(moment: dt.datetime) -> str:
         """A DATE-TIME in UTC (``20261120T120000Z``)."""
-        return _utc(moment)
+        return _datetime(moment.astimezone(dt.UTC))
 
     @staticmethod
     def local(moment: dt.datetime) -> str:
@@ -216,12 +216,6 @@ def _datetime(moment: dt.datetime) -> str:
     """``moment``, naive (a wall-clock time) or in UTC (with ``Z``), as icalendar's
     ``vDatetime`` writes it (a test compares them)."""
     return _wall(moment) if moment.tzinfo is None else _wall(moment) + "Z"
-
-
-@functools.lru_cache(maxsize=256)
-def _utc(moment: dt.datetime) -> str:
-    """An instant in UTC: a plan's revision times come back in many of its events."""
-    return _datetime(moment.astimezone(dt.UTC))
 
 
 def _wall(moment: dt.datetime) -> str:
