@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import datetime as dt
+import json
 import re
 import zoneinfo
 from pathlib import Path
@@ -201,16 +202,93 @@ def test_a_zone_without_dst_gets_one_standard_observance() -> None:
     assert dt.timedelta(hours=9) == vtimezone.subcomponents[0].decoded("TZOFFSETTO")
 
 
-def test_the_definition_is_built_once_per_zone() -> None:
+def test_the_definition_is_built_once_per_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Plans of different spans under a zone's current rule share one definition, built once;
-    the cache is bounded."""
+    the caches are bounded."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     _vtimezone.clear_cache()
     one = _vtimezone.vtimezone_bytes("Europe/London", dt.date(2027, 1, 4), dt.date(2027, 3, 1))
     other = _vtimezone.vtimezone_bytes("Europe/London", dt.date(2031, 5, 2), dt.date(2035, 9, 30))
+    built = _vtimezone._component.cache_info()
+    kept = _vtimezone._kept.cache_info()
+    _vtimezone.clear_cache()
     assert one is other
-    info = _vtimezone._component.cache_info()
-    assert (1, 1) == (info.misses, info.hits)
-    assert info.maxsize is not None
+    assert (1, 0) == (built.misses, built.hits)
+    assert (1, 1) == (kept.misses, kept.hits)
+    assert None not in (built.maxsize, kept.maxsize)
+
+
+def _no_zone_read(key: str) -> None:
+    raise AssertionError(f"{key} was read again")
+
+
+def test_the_definition_is_kept_for_the_next_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new process finds the definition of a plan under the zone's current rule in the
+    user's private cache folder, without reading the zone's changes again; a plan before
+    the rule, and a zone file that changed, are worked out from the zone as before."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    _vtimezone.clear_cache()
+    expected = _vtimezone.vtimezone_bytes(
+        "America/Toronto", dt.date(2027, 1, 4), dt.date(2027, 12, 31)
+    )
+    old = _vtimezone.vtimezone_bytes("America/Toronto", dt.date(2005, 9, 1), dt.date(2007, 12, 31))
+    (folder,) = (tmp_path / "ketaplan").glob("vtimezone-*")
+    assert 0o700 == folder.stat().st_mode & 0o777
+    assert 1 == len(list(folder.iterdir()))
+    _vtimezone.clear_cache()
+    with monkeypatch.context() as patch:
+        patch.setattr(_vtimezone, "_read", _no_zone_read)
+        assert expected == _vtimezone.vtimezone_bytes(
+            "America/Toronto", dt.date(2031, 5, 2), dt.date(2032, 1, 30)
+        )
+    assert old == _vtimezone.vtimezone_bytes(
+        "America/Toronto", dt.date(2005, 9, 1), dt.date(2007, 12, 31)
+    )
+    _vtimezone.clear_cache()
+    monkeypatch.setattr(_vtimezone, "_tzif_bytes", lambda key: b"another tzdata release")
+    with monkeypatch.context() as patch:
+        patch.setattr(_vtimezone, "_read", _no_zone_read)
+        with pytest.raises(AssertionError, match="read again"):
+            _vtimezone.vtimezone_bytes(
+                "America/Toronto", dt.date(2027, 1, 4), dt.date(2027, 12, 31)
+            )
+    _vtimezone.clear_cache()
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        "{not json",
+        "[1]",
+        '{"key": "another zone", "data": {"era": 0, "component": "BEGIN:VTIMEZONE"}}',
+        '{"key": "KEY", "data": {"era": "0", "component": "BEGIN:VTIMEZONE"}}',
+        '{"key": "KEY", "data": {"era": 0, "component": 1}}',
+    ],
+)
+def test_a_damaged_or_unusable_definition_cache_only_means_working_it_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damaged: str
+) -> None:
+    """A kept file that is not what ketaplan wrote, and a cache folder that cannot be made,
+    give the same definition as working it out from the zone."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    _vtimezone.clear_cache()
+    first, last = dt.date(2027, 1, 4), dt.date(2027, 12, 31)
+    expected = _vtimezone.vtimezone_bytes("Europe/Paris", first, last)
+    (stored,) = tmp_path.glob("ketaplan/vtimezone-*/*.json")
+    key = json.loads(stored.read_text(encoding="utf-8"))["key"]
+    stored.write_text(damaged.replace("KEY", key.replace("\n", "\\n")), encoding="utf-8")
+    _vtimezone.clear_cache()
+    assert expected == _vtimezone.vtimezone_bytes("Europe/Paris", first, last)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    _vtimezone.clear_cache()
+    assert expected == _vtimezone.vtimezone_bytes("Europe/Paris", first, last)
+    _vtimezone.clear_cache()
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,9 @@
 A build starts in a new process each time, and some of its inputs cost more
 to compute than the build itself: a country's statutory holidays (the
 ``holidays`` package loads every country's calendar to find one), the
-compiled document templates and the parsed built-in protocol and route files
-(TOML is slow to read, JSON fast). All are kept in ``$XDG_CACHE_HOME/ketaplan``
+compiled document templates, the parsed built-in protocol and route files
+(TOML is slow to read, JSON fast) and each time zone's VTIMEZONE (worked out
+from every change in its tzdata file). All are kept in ``$XDG_CACHE_HOME/ketaplan``
 (``~/.cache/ketaplan`` by default), in a folder of this user's that nobody
 else can write. Anything wrong with the cache (no home folder, a read-only
 disk, a damaged file) only means the value is computed again: a cache never
@@ -29,7 +30,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_folder", "holidays_cached", "parsed_cached"]
+__all__ = ["cache_folder", "holidays_cached", "json_cached", "parsed_cached"]
 
 #: A calendar code safe to name a file by (anything else is computed, never cached).
 _CODE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,10})?")
@@ -98,6 +99,29 @@ def holidays_cached(
     )
     _write(folder, path.name, text)
     return found
+
+
+def json_cached(
+    folder_name: str, key: str, compute: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """``compute()``, a JSON object that depends on ``key`` alone: from the cache folder
+    ``folder_name`` when it was kept for the same ``key`` before, else computed and kept
+    for the next process. The caller checks the shape of what comes back (a damaged file
+    that is still JSON is returned as it is) and names the folder after everything else
+    the value depends on, such as the versions of the code that computes it."""
+    folder = cache_folder(folder_name) if re.fullmatch(r"[\w.-]+", folder_name) else None
+    if folder is None:
+        return compute()
+    file = f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+    with contextlib.suppress(OSError, ValueError, TypeError, LookupError):
+        stored = json.loads((folder / file).read_bytes())
+        if stored["key"] == key and isinstance(stored["data"], dict):
+            kept: dict[str, Any] = stored["data"]
+            return kept
+        # Otherwise damaged, or not what ketaplan wrote: computed again and rewritten.
+    data = compute()
+    _write(folder, file, json.dumps({"key": key, "data": data}))
+    return data
 
 
 def _write(folder: Path, name: str, text: str) -> None:

@@ -19,7 +19,9 @@ changes in the plan's span with RDATE.
 The zone's data is read from the same tzdata file :class:`zoneinfo.ZoneInfo`
 reads, so the file agrees with the times the plan holds. Components are
 cached, keyed by the zone and the rule periods a plan touches: every plan
-under a zone's current rule shares one.
+under a zone's current rule shares one. That one is also kept in ketaplan's
+private cache folder, keyed by the tzdata file's digest, so a new process does
+not read every change of the zone again to write it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import bisect
 import calendar
 import datetime as dt
 import functools
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from typing import Literal, NamedTuple
@@ -35,6 +38,8 @@ from zoneinfo import _common as _tzif  # the TZif reader behind zoneinfo.ZoneInf
 from zoneinfo import _tzpath
 
 import icalendar
+
+from .._cache import json_cached
 
 __all__ = ["vtimezone", "vtimezone_bytes"]
 
@@ -167,9 +172,13 @@ def vtimezone(key: str, first: dt.date, last: dt.date) -> icalendar.Timezone:
 
 def vtimezone_bytes(key: str, first: dt.date, last: dt.date) -> bytes:
     """:func:`vtimezone` as the content lines of a file, ending in CRLF."""
-    zone = _zone(key)
     low = _seconds(dt.datetime.combine(first, dt.time())) - _MARGIN
     high = _seconds(dt.datetime.combine(last, dt.time())) + 86400 + _MARGIN
+    kept = _kept(key)
+    if kept is not None and low >= kept[0]:
+        # Under the zone's current rule: what ``_component(key, (), True, ())`` gives.
+        return kept[1]
+    zone = _zone(key)
     before_era = _before_era(zone, low, high)
     era = high >= zone.era
     years: tuple[int, ...] = ()
@@ -182,6 +191,48 @@ def clear_cache() -> None:
     """Forget every zone read and component built (for measuring a cold start)."""
     _zone.cache_clear()
     _component.cache_clear()
+    _kept.cache_clear()
+    _kept_folder.cache_clear()
+
+
+@functools.lru_cache(maxsize=64)
+def _kept(key: str) -> tuple[int, bytes] | None:
+    """When the current rule of zone ``key`` holds (its era), and the definition every plan
+    inside it shares: kept in the cache folder for the next process, keyed by the zone's
+    tzdata file. ``None`` when one RRULE cannot state the rule or the file cannot be read
+    (the definition is then worked out from the zone's changes)."""
+    folder = _kept_folder()
+    try:
+        digest = hashlib.sha256(_tzif_bytes(key)).hexdigest()
+    except (OSError, ValueError, LookupError):  # LookupError: a zone tzdata does not have
+        return None
+
+    def compute() -> dict[str, object]:
+        zone = _zone(key)
+        if not _expressible(zone.rule):
+            return {"era": zone.era, "component": None}
+        return {"era": zone.era, "component": _component(key, (), True, ()).decode("utf-8")}
+
+    data = json_cached(folder, f"{key}\n{digest}", compute) if folder else compute()
+    era, component = data.get("era"), data.get("component")
+    if type(era) is not int or not isinstance(component, str):
+        return None
+    return era, component.encode("utf-8")
+
+
+@functools.cache
+def _kept_folder() -> str | None:
+    """The name of the cache folder for :func:`_kept`: one for each version of this code and
+    of icalendar, which write the definition (``None`` when this file cannot be read)."""
+    from .. import __version__  # the package has finished importing by the time of a build
+
+    try:
+        with open(__file__, "rb") as file:
+            source = hashlib.sha256(file.read()).hexdigest()
+    except OSError:
+        return None
+    versions = repr((__version__, icalendar.__version__, source))
+    return f"vtimezone-{hashlib.sha256(versions.encode()).hexdigest()[:16]}"
 
 
 @functools.lru_cache(maxsize=64)
@@ -388,6 +439,15 @@ def _observance(
 
 
 # -- reading tzdata ------------------------------------------------------------------
+
+
+def _tzif_bytes(key: str) -> bytes:
+    """The tzdata file :func:`_read` reads for ``key``, whole."""
+    path = _tzpath.find_tzfile(key)
+    stream = open(path, "rb") if path is not None else _tzif.load_tzdata(key)  # noqa: SIM115
+    with stream:
+        data: bytes = stream.read()
+    return data
 
 
 def _read(key: str) -> tuple[tuple[_Transition, ...], str]:
