@@ -149,6 +149,7 @@ def write_files(folder: Path, files: Mapping[str, bytes], *, private: bool = Fal
     failure writes nothing; temporary files are removed on any failure.
     """
     staged: list[tuple[str, Path]] = []
+    new_mode: list[int] = []  # a new file's mode, from the umask read for the first one
     try:
         for name, content in files.items():
             final = folder / name
@@ -157,7 +158,7 @@ def write_files(folder: Path, files: Mapping[str, bytes], *, private: bool = Fal
             with os.fdopen(handle, "wb") as stream:
                 stream.write(content)
                 stream.flush()
-                os.fchmod(stream.fileno(), _mode(final, private))
+                os.fchmod(stream.fileno(), _mode(final, private, new_mode))
                 os.fsync(stream.fileno())
         _sync_folder(folder)
         for temporary, final in staged:
@@ -179,13 +180,17 @@ def _discard(staged: list[tuple[str, Path]]) -> None:
             os.unlink(temporary)
 
 
-def _mode(path: Path, private: bool) -> int:
+def _mode(path: Path, private: bool, new_mode: list[int]) -> int:
+    """The mode to give the file written to ``path``: its own when it is replaced; else
+    ``new_mode[0]``, worked out from the umask the first time."""
     if private:
         return 0o600
     try:
         return os.stat(path).st_mode & 0o7777
     except FileNotFoundError:
-        return 0o666 & ~_umask()
+        if not new_mode:
+            new_mode.append(0o666 & ~_umask())
+        return new_mode[0]
 
 
 def _umask() -> int:
