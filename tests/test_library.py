@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import ketaplan
-from ketaplan import _cache
+from ketaplan import _cache, _library
 
 DATA = Path(ketaplan.__file__).parent / "data"
 NAMES = ["esketamine-nasal", "im-kap", "iv-induction", "oral-sublingual"]
@@ -200,3 +200,74 @@ def test_a_damaged_or_unusable_data_cache_only_means_parsing_again(
     for _ in range(2):
         assert expected == _cache.parsed_cached("routes.toml", text, _counting(calls))
     assert 9 == len(calls)
+
+
+def _not_read_again(data: dict[str, Any], origin: str) -> ketaplan.Protocol:
+    raise AssertionError(f"{origin} was read again")
+
+
+@pytest.fixture
+def fresh_builtins() -> Iterator[None]:
+    """The built-in protocols forgotten before and after the test, as in a new process."""
+    _library._builtin.cache_clear()
+    yield
+    _library._builtin.cache_clear()
+
+
+@pytest.mark.usefixtures("fresh_builtins")
+def test_a_builtin_protocol_is_kept_built_for_the_next_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A built-in protocol read in one process is found built, and equal, in the user's
+    private cache folder by the next, which does not read its file again."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    expected = _library._built("im-kap")
+    assert expected == ketaplan.load_protocol("im-kap")
+    (folder,) = (tmp_path / "ketaplan").glob("protocols-*")
+    assert 0o700 == folder.stat().st_mode & 0o777
+    assert 1 == len(list(folder.iterdir()))
+    _library._builtin.cache_clear()
+    monkeypatch.setattr(_library, "protocol_from_toml", _not_read_again)
+    assert expected == ketaplan.load_protocol("im-kap")
+    with pytest.raises(AssertionError, match=r"protocol iv-induction\.toml was read again"):
+        ketaplan.load_protocol("iv-induction")
+
+
+@pytest.mark.usefixtures("fresh_builtins")
+@pytest.mark.parametrize("damaged", [b"", b"not a pickle", b"DIGEST\nnot a pickle", b"DIGEST\n"])
+def test_a_damaged_or_unusable_protocol_cache_only_means_reading_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damaged: bytes
+) -> None:
+    """A kept protocol that is not what ketaplan wrote is read from its file again and kept
+    anew; a cache folder that cannot be made means reading the file each time."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    expected = _library._built("oral-sublingual")
+    assert expected == ketaplan.load_protocol("oral-sublingual")
+    (stored,) = tmp_path.glob("ketaplan/protocols-*/*.pickle")
+    digest = stored.read_bytes().partition(b"\n")[0]
+    stored.write_bytes(damaged.replace(b"DIGEST", digest))
+    _library._builtin.cache_clear()
+    assert expected == ketaplan.load_protocol("oral-sublingual")
+    assert stored.read_bytes().startswith(digest + b"\n\x80")
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    _library._builtin.cache_clear()
+    assert expected == ketaplan.load_protocol("oral-sublingual")
+
+
+def test_a_value_that_cannot_be_kept_is_computed_each_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A value pickle cannot hold is returned as computed, and nothing is kept."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calls: list[int] = []
+
+    def compute() -> object:
+        calls.append(1)
+        return lambda: None
+
+    for _ in range(2):
+        assert callable(_cache.pickled_cached("values", "key", compute))
+    assert 2 == len(calls)
+    assert [] == list((tmp_path / "ketaplan" / "values").iterdir())
