@@ -224,3 +224,63 @@ def test_a_reader_that_stops_early_gets_no_error_line() -> None:
     plan = Path(__file__).parent.parent / "examples" / "iv-induction.toml"
     assert 141 == main(["check", str(plan)], stdout=_ClosedPipe(), stderr=err)
     assert "" == err.getvalue()
+
+
+COMMANDS = [
+    "protocols",
+    "demo",
+    "check",
+    "build",
+    "publish",
+    "invite",
+    "batch",
+    "sessions",
+    "history",
+    "reschedule",
+    "defer",
+    "omit",
+    "miss",
+    "complete",
+    "cease",
+    "dose",
+    "finalise",
+]
+COMMAND_LINES = [
+    [],
+    ["--help"],
+    ["--version"],
+    ["nosuch"],
+    ["bu"],
+    *([command, "--help"] for command in COMMANDS),
+    *([command] for command in COMMANDS),
+    *([command, "--bogus", "a", "b"] for command in COMMANDS),
+    ["build", "x.toml"],
+    ["build", "--out"],
+    ["build", "-h", "extra"],
+    ["demo", "--priv"],
+    ["batch", "x", "--out", "y", "--jobs", "0"],
+    ["invite", "p.json", "--to", "a", "--out", "d", "--smtp", "h:1"],
+    ["invite", "p.json", "--to", "a"],
+    ["defer", "p.json", "k", "--reason", "r", "--days", "x"],
+]
+HELP_GOLDEN = Path(__file__).parent / "data" / "cli-help.txt"
+
+
+def _transcript(capsys: pytest.CaptureFixture[str]) -> str:
+    """What each of COMMAND_LINES prints, on stdout and stderr, and its exit status."""
+    parts = []
+    for line in COMMAND_LINES:
+        code, out, err = run(*line)
+        captured = capsys.readouterr()  # argparse prints help and the version to sys.stdout
+        parts.append(f"$ ketaplan {' '.join(line)}\n{captured.out}{out}{err}exit {code}\n")
+    return "".join(parts)
+
+
+def test_help_usage_and_errors_of_every_command(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ketaplan --help`, each command's help and the errors of bad command lines read as in
+    tests/data/cli-help.txt, byte for byte: every command is listed with its help line, and
+    each command's usage, arguments and messages stay the same however the parser is made."""
+    monkeypatch.setenv("COLUMNS", "80")
+    assert HELP_GOLDEN.read_text(encoding="utf-8") == _transcript(capsys)

@@ -9,13 +9,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
-from importlib import resources
 from pathlib import Path
 from types import ModuleType
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from . import __version__
 from ._ledger import Ledger, book_around
@@ -43,6 +41,59 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{message} (see 'ketaplan --help')")
 
 
+Arguments = Callable[[_Parser], object]
+
+if TYPE_CHECKING:
+    _SubParsers = argparse._SubParsersAction[_Parser]
+else:  # not subscriptable at run time
+    _SubParsers = argparse._SubParsersAction
+
+
+class _Commands(_SubParsers):
+    """The commands, each made into its own parser only when it is the one run.
+
+    ``ketaplan --help`` and argparse's checks need only each command's name and
+    help line; making every command's parser with its arguments costs more
+    than the rest of reading the command line.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._later: dict[str, tuple[Arguments, dict[str, Any]]] = {}
+
+    def add_command(
+        self, name: str, help: str, arguments: Arguments | None = None, **kwargs: Any
+    ) -> None:
+        """Add the command ``name``; ``arguments`` adds its arguments to its parser."""
+        self._choices_actions.append(self._ChoicesPseudoAction(name, (), help))
+        self._later[name] = (arguments or _no_arguments, kwargs)
+        # argparse checks a command against this map's names; its parser is made on use.
+        self._name_parser_map[name] = cast(_Parser, None)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        name = cast(Sequence[str], values)[0]
+        if name in self._later:
+            arguments, kwargs = self._later.pop(name)
+            parsers = self._name_parser_map
+            order = list(parsers)
+            del parsers[name]
+            arguments(self.add_parser(name, **kwargs))  # as argparse makes it, in its place
+            made = {key: parsers[key] for key in order}
+            parsers.clear()
+            parsers.update(made)
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _no_arguments(command: _Parser) -> None:
+    pass
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="ketaplan",
@@ -50,19 +101,60 @@ def _parser() -> argparse.ArgumentParser:
         epilog="SOURCE_DATE_EPOCH, when set, is the generation time (seconds since 1970, UTC).",
     )
     parser.add_argument("--version", action="version", version=f"ketaplan {__version__}")
-    commands = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    commands = cast(
+        _Commands,
+        parser.add_subparsers(
+            dest="command",
+            required=True,
+            metavar="COMMAND",
+            parser_class=_Parser,
+            action=_Commands,
+        ),
     )
-    commands.add_parser("protocols", help="list the built-in protocols, one per line, name first")
-    demo = commands.add_parser("demo", help="build the built-in example plan into OUTDIR")
-    demo.add_argument("outdir", metavar="OUTDIR", type=Path)
-    commands.add_parser(
+    commands.add_command("protocols", "list the built-in protocols, one per line, name first")
+    commands.add_command("demo", "build the built-in example plan into OUTDIR", _demo_arguments)
+    commands.add_command(
         "check",
-        help="print the dated sessions, every move and its reason, pending phases and any conflict; write nothing",
-    ).add_argument(
+        "print the dated sessions, every move and its reason, pending phases and any conflict; write nothing",
+        _check_arguments,
+    )
+    commands.add_command(
+        "build", "build a plan file (TOML) or a saved plan (JSON)", _build_arguments
+    )
+    commands.add_command(
+        "publish",
+        "put a plan's events into a CalDAV calendar",
+        _publish_arguments,
+        epilog=f"{PASSWORD_VARIABLE}, when set, is the password for --user.",
+    )
+    commands.add_command(
+        "invite",
+        "email the patient an invitation for each session that changed since the last ones",
+        _invite_arguments,
+        epilog=f"{INVITE_USER} and {INVITE_PASSWORD}, when set, log in to the --smtp server (over TLS only). The server's certificate is checked against the system's authorities, or the file SSL_CERT_FILE names.",
+    )
+    commands.add_command(
+        "batch",
+        "build many plans, each into its own folder, with progress and a summary (see docs/batch.md)",
+        _batch_arguments,
+        epilog="Exit 0 when every plan was written or unchanged, 1 when some plan was refused or failed, 2 when the command was misused; 130 or 143 when stopped by Ctrl-C or SIGTERM.",
+    )
+    _plan_verbs(commands)
+    return parser
+
+
+def _demo_arguments(demo: _Parser) -> None:
+    demo.add_argument("outdir", metavar="OUTDIR", type=Path)
+    _private_argument(demo)
+
+
+def _check_arguments(check: _Parser) -> None:
+    check.add_argument(
         "planfile", metavar="PLANFILE", type=Path, help="a plan file (TOML) or a saved plan (JSON)"
     )
-    build = commands.add_parser("build", help="build a plan file (TOML) or a saved plan (JSON)")
+
+
+def _build_arguments(build: _Parser) -> None:
     build.add_argument("planfile", metavar="PLANFILE", type=Path)
     build.add_argument(
         "--out", metavar="OUTDIR", type=Path, required=True, help="folder for the output files"
@@ -83,17 +175,18 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start the plan over even though its saved JSON in OUTDIR was changed since it was built (the saved JSON is kept beside it as a .bak file)",
     )
-    for command in (demo, build):
-        command.add_argument(
-            "--private",
-            action="store_true",
-            help="make every written file readable by its owner only (mode 0600); otherwise a replaced file keeps its mode and a new one follows the umask",
-        )
-    publish_ = commands.add_parser(
-        "publish",
-        help="put a plan's events into a CalDAV calendar",
-        epilog=f"{PASSWORD_VARIABLE}, when set, is the password for --user.",
+    _private_argument(build)
+
+
+def _private_argument(command: _Parser) -> None:
+    command.add_argument(
+        "--private",
+        action="store_true",
+        help="make every written file readable by its owner only (mode 0600); otherwise a replaced file keeps its mode and a new one follows the umask",
     )
+
+
+def _publish_arguments(publish_: _Parser) -> None:
     publish_.add_argument(
         "planfile", metavar="PLANFILE", type=Path, help="a plan file (TOML) or a saved plan (JSON)"
     )
@@ -101,18 +194,9 @@ def _parser() -> argparse.ArgumentParser:
         "--url", metavar="URL", required=True, help="the CalDAV calendar collection's address"
     )
     publish_.add_argument("--user", metavar="NAME", help="the user name to log in with")
-    _invite_command(commands)
-    _batch_command(commands)
-    _plan_verbs(commands)
-    return parser
 
 
-def _batch_command(commands: argparse._SubParsersAction[_Parser]) -> None:
-    batch = commands.add_parser(
-        "batch",
-        help="build many plans, each into its own folder, with progress and a summary (see docs/batch.md)",
-        epilog="Exit 0 when every plan was written or unchanged, 1 when some plan was refused or failed, 2 when the command was misused; 130 or 143 when stopped by Ctrl-C or SIGTERM.",
-    )
+def _batch_arguments(batch: _Parser) -> None:
     batch.add_argument(
         "source",
         metavar="SOURCE",
@@ -148,12 +232,7 @@ def _jobs(text: str) -> int:
     return int(text)
 
 
-def _invite_command(commands: argparse._SubParsersAction[_Parser]) -> None:
-    invite = commands.add_parser(
-        "invite",
-        help="email the patient an invitation for each session that changed since the last ones",
-        epilog=f"{INVITE_USER} and {INVITE_PASSWORD}, when set, log in to the --smtp server (over TLS only). The server's certificate is checked against the system's authorities, or the file SSL_CERT_FILE names.",
-    )
+def _invite_arguments(invite: _Parser) -> None:
     invite.add_argument("plan", metavar="PLAN.json", type=Path)
     invite.add_argument(
         "--to", required=True, metavar="ADDRESS", help="the patient's email address"
@@ -174,51 +253,82 @@ def _invite_command(commands: argparse._SubParsersAction[_Parser]) -> None:
     invite.add_argument("--by", default="", help="who sends them, recorded in the plan's history")
 
 
-def _plan_verbs(commands: argparse._SubParsersAction[_Parser]) -> None:
+def _plan_verbs(commands: _Commands) -> None:
     """The commands that read or change a saved plan JSON in place."""
 
     def verb(
-        name: str, help: str, *, key: bool = False, reason: bool = False
-    ) -> argparse.ArgumentParser:
-        command = commands.add_parser(name, help=help)
-        command.add_argument("plan", metavar="PLAN.json", type=Path)
-        if key:
+        name: str,
+        help: str,
+        *more: Arguments,
+        key: bool = False,
+        reason: bool = False,
+    ) -> None:
+        def arguments(command: _Parser) -> None:
+            command.add_argument("plan", metavar="PLAN.json", type=Path)
+            if key:
+                command.add_argument(
+                    "key", metavar="SESSION", help="the session's key (see 'ketaplan sessions')"
+                )
+            if reason:
+                command.add_argument(
+                    "--reason", required=True, help="why, recorded in the plan's history"
+                )
+            command.add_argument("--by", default="", help="who makes the change")
             command.add_argument(
-                "key", metavar="SESSION", help="the session's key (see 'ketaplan sessions')"
+                "--expect-revision",
+                type=int,
+                metavar="N",
+                help="refuse unless the plan is at revision N",
             )
-        if reason:
-            command.add_argument(
-                "--reason", required=True, help="why, recorded in the plan's history"
-            )
-        command.add_argument("--by", default="", help="who makes the change")
-        command.add_argument(
-            "--expect-revision",
-            type=int,
-            metavar="N",
-            help="refuse unless the plan is at revision N",
-        )
-        return command
+            for add in more:
+                add(command)
+
+        commands.add_command(name, help, arguments)
 
     verb("sessions", "list a saved plan's sessions with their keys, dates and status")
     verb("history", "show a saved plan's revisions")
-    verb("reschedule", "move one session", key=True, reason=True).add_argument(
-        "--to",
-        required=True,
-        metavar="YYYY-MM-DDTHH:MM",
-        help="the new start: clinic wall-clock time, or an instant with its UTC offset (2027-03-22T10:30:00-04:00)",
+    verb(
+        "reschedule",
+        "move one session",
+        lambda command: command.add_argument(
+            "--to",
+            required=True,
+            metavar="YYYY-MM-DDTHH:MM",
+            help="the new start: clinic wall-clock time, or an instant with its UTC offset (2027-03-22T10:30:00-04:00)",
+        ),
+        key=True,
+        reason=True,
     )
-    verb("defer", "shift a session and every later one", key=True, reason=True).add_argument(
-        "--days", required=True, type=int, help="how many calendar days"
+    verb(
+        "defer",
+        "shift a session and every later one",
+        lambda command: command.add_argument(
+            "--days", required=True, type=int, help="how many calendar days"
+        ),
+        key=True,
+        reason=True,
     )
     verb("omit", "leave out one session", key=True, reason=True)
-    verb("miss", "record a missed session", key=True).add_argument("--reason", default="")
+    verb(
+        "miss",
+        "record a missed session",
+        lambda command: command.add_argument("--reason", default=""),
+        key=True,
+    )
     verb("complete", "record a completed session", key=True)
     verb("cease", "cancel every future session", reason=True)
-    dose = verb("dose", "enter a dose field's value")
+    verb("dose", "enter a dose field's value", _dose_arguments)
+    verb(
+        "finalise",
+        "sign the plan off",
+        lambda command: command.add_argument("--clinician", required=True),
+    )
+
+
+def _dose_arguments(dose: _Parser) -> None:
     dose.add_argument("field", metavar="FIELD")
     dose.add_argument("value", metavar="VALUE", help="a number and its unit, e.g. '72 kg'")
     dose.add_argument("--session", metavar="SESSION", help="for this session only")
-    verb("finalise", "sign the plan off").add_argument("--clinician", required=True)
 
 
 def generation_time(environ: dict[str, str] | os._Environ[str]) -> dt.datetime:
@@ -256,6 +366,8 @@ def main(
     except BrokenPipeError:
         # Whoever read the output stopped (`ketaplan check PLAN | head`): no error to tell,
         # and nothing more to print; exit as a program stopped by SIGPIPE does.
+        import signal
+
         if out is sys.stdout:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
@@ -294,6 +406,8 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
         return 0
     ledger: Ledger | None = None
     if arguments.command == "demo":
+        from importlib import resources
+
         with resources.as_file(resources.files("ketaplan").joinpath("data", DEMO_FILE)) as path:
             plan = load_plan(path, now=now)
         folder = arguments.outdir
