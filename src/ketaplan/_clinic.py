@@ -14,7 +14,7 @@ import dateutil.tz
 from ._cache import holidays_cached
 from ._limits import check_date
 from ._units import Weekday, format_duration
-from ._values import to_tuple
+from ._values import pattern, to_tuple
 from .exceptions import SpecError
 
 __all__ = ["Busy", "Clinic", "Closure", "Hours", "default_hours"]
@@ -165,14 +165,14 @@ def _load_zone(key: str, field: str) -> zoneinfo.ZoneInfo:
 #: The weekdays by number, to look a date's up without the enum's own look-up.
 _WEEKDAYS = tuple(Weekday)
 
-_EMAIL = re.compile(
+_EMAIL = pattern(
     r"[^@\s\x00-\x1f\x7f<>()\[\],;:\\\"]{1,64}@[^@\s\x00-\x1f\x7f<>()\[\],;:\\\"]{1,189}"
 )
 
 
 def _email(value: object) -> None:
     """``clinic.email``: empty, or one plain address such as ``appointments@clinic.example``."""
-    if not isinstance(value, str) or (value and not _EMAIL.fullmatch(value)):
+    if not isinstance(value, str) or (value and not _EMAIL().fullmatch(value)):
         raise SpecError(
             "clinic.email",
             value,

@@ -15,7 +15,7 @@ from typing import Literal
 
 import attrs
 
-from ._values import to_tuple
+from ._values import pattern, to_tuple
 from .exceptions import SpecError
 
 __all__ = ["Derived", "DerivedValue", "DoseEntry", "DoseField", "Quantity"]
@@ -35,9 +35,9 @@ _UNIT_ALIASES = {
 }
 # An entry splits into what looks like a number (signs, digits, separators,
 # an exponent) and the rest, the unit; the number must then be plain.
-_ENTRY = re.compile(r"([+-]?[0-9.,_]*(?:[eE][+-]?[0-9]+)?)\s*(.*)", re.DOTALL)
-_PLAIN = re.compile(r"[0-9]+(?:\.[0-9]+)?")
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_ENTRY = pattern(r"([+-]?[0-9.,_]*(?:[eE][+-]?[0-9]+)?)\s*(.*)", re.DOTALL)
+_PLAIN = pattern(r"[0-9]+(?:\.[0-9]+)?")
+_NAME = pattern(r"^[a-z][a-z0-9_]*$")
 
 #: The most digits an entry may have before the point, whatever its unit.
 MAX_WHOLE_DIGITS = 6
@@ -50,7 +50,7 @@ _EXAMPLES = {"mg/kg": "0.5", "mg/kg/h": "0.5", "kg": "72.5", "mg": "12.5", "min"
 
 
 def _name(_instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not _NAME.match(value):
+    if not _NAME().match(value):
         raise SpecError(attribute.name, value, "use lower-case letters, digits and underscores")
 
 
@@ -94,7 +94,7 @@ class DoseField:
         example = f"'<number> {self.unit}'"
         if isinstance(text, bool) or not isinstance(text, str | int | float):
             raise SpecError(where, text, f"expected a value with its unit, as {example}")
-        match = _ENTRY.fullmatch(str(text).strip())
+        match = _ENTRY().fullmatch(str(text).strip())
         number, unit = match.groups() if match else ("", str(text))
         if not number:
             raise SpecError(
@@ -102,9 +102,9 @@ class DoseField:
                 text,
                 f"expected a positive number and the unit {self.unit!r}, as {example}",
             )
-        if number.startswith("-") and _PLAIN.fullmatch(number[1:]):
+        if number.startswith("-") and _PLAIN().fullmatch(number[1:]):
             raise SpecError(where, text, f"expected a positive number, as {example}")
-        if not _PLAIN.fullmatch(number) or (unit and unit[0] in "0123456789.,"):
+        if not _PLAIN().fullmatch(number) or (unit and unit[0] in "0123456789.,"):
             raise SpecError(where, text, f"the number is not valid: {self._form_text()}")
         if not unit:
             raise SpecError(

@@ -100,7 +100,7 @@ class Invitation:
 def check_address(address: str) -> str:
     """``address`` if it is one plain email address; a :class:`SpecError` that does not
     show it otherwise (it is the patient's)."""
-    if not isinstance(address, str) or not _EMAIL.fullmatch(address):
+    if not isinstance(address, str) or not _EMAIL().fullmatch(address):
         raise SpecError("--to", NOT_SHOWN, _ADDRESS)
     return address
 

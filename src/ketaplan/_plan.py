@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 import weakref
 from collections.abc import Iterable, Mapping
 from typing import Literal
@@ -28,7 +27,7 @@ from ._protocol import Protocol, SessionKind, SessionTemplate
 from ._schedule import schedule
 from ._session import Session, SessionStatus, _aware
 from ._units import Weekday
-from ._values import to_tuple
+from ._values import pattern, to_tuple
 from .exceptions import SpecError
 
 __all__ = [
@@ -44,7 +43,7 @@ __all__ = [
 ]
 
 Privacy = Literal["minimal", "standard", "full"]
-_PLAN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_PLAN_ID = pattern(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 @attrs.frozen
@@ -153,7 +152,7 @@ class PendingPhase:
 
 
 def _plan_id(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not _PLAN_ID.match(value):
+    if not _PLAN_ID().match(value):
         raise SpecError(
             "plan.id",
             value,

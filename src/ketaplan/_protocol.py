@@ -22,7 +22,6 @@ import difflib
 import enum
 import hashlib
 import json
-import re
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal, NoReturn
@@ -32,7 +31,7 @@ import attrs
 from ._dosing import Derived, DoseField
 from ._limits import MAX_SESSIONS_PER_PHASE, check_date, check_sessions
 from ._units import DurationRange, Interval, IntervalRange, Weekday
-from ._values import to_tuple
+from ._values import pattern, to_tuple
 from .exceptions import NOT_SHOWN, KetaplanWarning, SpecError
 
 __all__ = [
@@ -387,13 +386,13 @@ TEMPLATE_TEXTS = (
     "checkpoints",
 )
 
-_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
+_TAG = pattern(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
 _TAG_EXAMPLE = "expected a language tag such as 'fr' or 'fr-CA' (BCP 47)"
 
 
 def language_tag(value: object, field: str) -> str:
     """``value`` as a BCP 47 language tag in its usual case (``"fr-ca"`` gives ``"fr-CA"``)."""
-    if not isinstance(value, str) or len(value) > 35 or not _TAG.fullmatch(value):
+    if not isinstance(value, str) or len(value) > 35 or not _TAG().fullmatch(value):
         raise SpecError(field, value, _TAG_EXAMPLE)
     first, *rest = value.split("-")
     parts = [first.lower()]

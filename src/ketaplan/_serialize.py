@@ -50,6 +50,7 @@ from ._units import (
     parse_time,
 )
 from ._validate import Shown, check_saved, display, refuse
+from ._values import pattern
 from .exceptions import SpecError
 
 if TYPE_CHECKING:
@@ -110,17 +111,15 @@ _CADENCE_KEYS = {
     "offsets": ("offsets",),
 }
 _CADENCE = "expected an object with one of the keys per_week, every, taper or offsets"
-_NUMBER = re.compile(r"^[0-9]{1,30}(?:\.[0-9]{1,30})?$")
+_NUMBER = pattern(r"^[0-9]{1,30}(?:\.[0-9]{1,30})?$")
 _LONGEST_FORM = 64
-_NUMBERISH = re.compile(
+_NUMBERISH = pattern(
     r"^\s*(?:[-+]?[0-9.,_]+(?:[eE][-+]?[0-9]+)?|true|false|yes|no|on|off)\s*$", re.I
 )
 
 _Path = tuple[str | int, ...]
 #: How attrs' own validators (``attrs.validators.ge``) word a refusal.
-_ATTRS_BOUND = re.compile(
-    r"^'(?P<name>\w+)' must be (?P<rule>[<>=!]+ -?\d+): (?P<value>-?\d{1,20})$"
-)
+_ATTRS_BOUND = pattern(r"^'(?P<name>\w+)' must be (?P<rule>[<>=!]+ -?\d+): (?P<value>-?\d{1,20})$")
 
 
 class _Refused(Exception):
@@ -152,7 +151,7 @@ def _wrong(value: object, expected: str, *, text: bool = True) -> _Refused:
 def _numberish(value: object) -> bool:
     """Whether a string in place of a number or a flag reads as one (``"3"``, ``"no"``),
     and so may be shown."""
-    return isinstance(value, str) and bool(_NUMBERISH.match(value))
+    return isinstance(value, str) and bool(_NUMBERISH().match(value))
 
 
 def _int(value: object, _: object) -> int:
@@ -232,14 +231,14 @@ def _duration(value: object, _: object) -> dt.timedelta:
 
 
 def _decimal(value: object, _: object) -> decimal.Decimal:
-    if not _NUMBER.match(_form(value, _DECIMAL)):
+    if not _NUMBER().match(_form(value, _DECIMAL)):
         raise _wrong(value, _DECIMAL)
     return decimal.Decimal(typing.cast(str, value))
 
 
 def _quantity(value: object, _: object) -> Quantity:
     number, _space, unit = _form(value, _QUANTITY).partition(" ")
-    if not _NUMBER.match(number) or not unit or unit != unit.strip():
+    if not _NUMBER().match(number) or not unit or unit != unit.strip():
         raise _wrong(value, _QUANTITY)
     return Quantity(decimal.Decimal(number), unit)
 
@@ -741,7 +740,7 @@ def plan_from_json(text: str | bytes) -> Plan:
         found = display(document.get("format"), text=True) if "format" in document else "nothing"
         raise SpecError("format", Shown(found), f"expected {FORMAT!r}: {_NOT_A_PLAN}")
     plan_id = document.get("id")
-    plan_id = plan_id if isinstance(plan_id, str) and _PLAN_ID.match(plan_id) else None
+    plan_id = plan_id if isinstance(plan_id, str) and _PLAN_ID().match(plan_id) else None
     version = document.get("version")
     if type(version) is not int or version != VERSION:
         raise refuse(
@@ -912,7 +911,7 @@ def _located(error: BaseException, plan_id: str | None) -> SpecError | None:
     if isinstance(error, SpecError):
         field = _spec_field(path, owner, error.field)
         return refuse(plan_id, field, display(error.value), error.expected)
-    bound = _ATTRS_BOUND.match(str(error)) if isinstance(error, ValueError) else None
+    bound = _ATTRS_BOUND().match(str(error)) if isinstance(error, ValueError) else None
     if bound is not None and owner is not None and bound["name"] in attrs.fields_dict(owner):
         return refuse(
             plan_id,

@@ -17,6 +17,7 @@ from typing import Literal, TypeVar
 import attrs
 from dateutil.relativedelta import relativedelta
 
+from ._values import pattern
 from .exceptions import SpecError
 
 __all__ = [
@@ -46,8 +47,8 @@ _UNIT_WORDS: dict[str, IntervalUnit] = {
 }
 _APPROX_DAYS: dict[IntervalUnit, float] = {"days": 1, "weeks": 7, "months": 30.44}
 
-_INTERVAL = re.compile(r"^\s*(\d+)\s*([a-z]+)\s*$")
-_RANGE = re.compile(r"^\s*(\d+)\s*(?:-|to)\s*(\d+)\s*([a-z]+)\s*$")
+_INTERVAL = pattern(r"^\s*(\d+)\s*([a-z]+)\s*$")
+_RANGE = pattern(r"^\s*(\d+)\s*(?:-|to)\s*(\d+)\s*([a-z]+)\s*$")
 
 
 @attrs.frozen(order=False)
@@ -68,7 +69,7 @@ class Interval:
     @classmethod
     def parse(cls, text: str, *, field: str = "interval") -> Interval:
         """Read ``"3 days"``, ``"2 weeks"`` or ``"1 month"``."""
-        match = _INTERVAL.match(text.lower()) if isinstance(text, str) else None
+        match = _INTERVAL().match(text.lower()) if isinstance(text, str) else None
         if match is None or match.group(2) not in _UNIT_WORDS:
             raise SpecError(
                 field, text, "expected a number and days, weeks or months, e.g. '2 weeks'"
@@ -137,7 +138,7 @@ class IntervalRange:
     def parse(cls, text: str, *, field: str = "interval") -> IntervalRange:
         """Read ``"2 weeks"``, ``"1-2 weeks"`` or ``"2 to 6 weeks"``."""
         if isinstance(text, str):
-            match = _RANGE.match(text.lower())
+            match = _RANGE().match(text.lower())
             if match is not None and match.group(3) in _UNIT_WORDS:
                 unit = _UNIT_WORDS[match.group(3)]
                 low, high = (_bounded(field, text, match.group(n), unit) for n in (1, 2))
@@ -173,7 +174,7 @@ class IntervalRange:
         return f"{self.low} to {self.high}"
 
 
-_DURATION = re.compile(
+_DURATION = pattern(
     r"^\s*(?:(\d+)\s*(?:d|day|days))?"
     r"\s*(?:(\d+)\s*(?:h|hr|hrs|hour|hours))?"
     r"\s*(?:(\d+)\s*(?:m|min|mins|minute|minutes))?\s*$"
@@ -182,7 +183,7 @@ _DURATION = re.compile(
 
 def parse_duration(text: str, *, field: str = "duration") -> dt.timedelta:
     """Read an exact duration such as ``"120 min"``, ``"2 h"`` or ``"1 h 30 min"``."""
-    match = _DURATION.match(text.lower()) if isinstance(text, str) else None
+    match = _DURATION().match(text.lower()) if isinstance(text, str) else None
     if match is None or not any(match.groups()):
         raise SpecError(
             field,
