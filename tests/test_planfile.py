@@ -308,6 +308,16 @@ def test_byte_order_mark_is_accepted(tmp_path: Path) -> None:
     assert load(write(tmp_path, GOOD)).sessions == load(path).sessions
 
 
+@pytest.mark.parametrize("mark", [b"", b"\xef\xbb\xbf"], ids=["plain", "byte-order-mark"])
+def test_bytes_that_are_not_utf8_name_their_line(tmp_path: Path, mark: bytes) -> None:
+    """Bytes that are not UTF-8 are refused with the line they are on, counted the same
+    with a byte-order mark as without (not the mark's own line)."""
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(mark + b'[plan]\nid = "a"\n[patient]\nname = "Zo\xeb"\n')
+    with pytest.raises(ketaplan.SpecError, match=r"the file is not UTF-8 text \(line 4\)$"):
+        load(path)
+
+
 def test_toml_time_of_day_is_accepted(tmp_path: Path) -> None:
     """`time = 10:15:00` (a TOML time) means the same as `time = "10:15"`."""
     plan = load(write(tmp_path, GOOD.replace('time = "10:15"', "time = 10:15:00")))

@@ -8,7 +8,6 @@ value's type.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import os
 import re
 import stat
@@ -250,6 +249,8 @@ class Table:
         """Reject any key that was never read, suggesting the closest known one."""
         for key in self.data:
             if key not in self._read:
+                import difflib  # only for a suggestion in an error message
+
                 close = difflib.get_close_matches(key, sorted(self._read), n=1, cutoff=0.6)
                 hint = (
                     f"did you mean {close[0]!r}?"

@@ -195,9 +195,10 @@ def _mode(path: Path, private: bool, new_mode: list[int]) -> int:
 
 def _umask() -> int:
     try:
-        with open("/proc/self/status", encoding="ascii") as status:
+        # Read as bytes: a text file's first "ascii" decoding imports its codec (0.3 ms).
+        with open("/proc/self/status", "rb") as status:
             for line in status:
-                if line.startswith("Umask:"):
+                if line.startswith(b"Umask:"):
                     return int(line.split()[1], 8)
     except (OSError, ValueError, IndexError):
         pass
