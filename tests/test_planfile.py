@@ -318,6 +318,19 @@ def test_bytes_that_are_not_utf8_name_their_line(tmp_path: Path, mark: bytes) ->
         load(path)
 
 
+def test_only_a_key_of_more_than_sixteen_dotted_parts_is_refused_as_nested(
+    tmp_path: Path,
+) -> None:
+    """A key of seventeen dotted parts is refused for its nesting, naming its line; the dots
+    inside a quoted part do not count (the key is then refused as unknown)."""
+    deep = "a" + ".a" * 16
+    with pytest.raises(ketaplan.SpecError, match=r"line 3: a key has more than 16 dotted parts"):
+        load(write(tmp_path, GOOD.replace("[plan]\n", f"[plan]\n{deep} = 1\n", 1)))
+    with pytest.raises(ketaplan.SpecError) as refused:
+        load(write(tmp_path, GOOD.replace("[plan]\n", f'[plan]\n"{deep}" = 1\n', 1)))
+    assert "dotted parts" not in str(refused.value)
+
+
 def test_toml_time_of_day_is_accepted(tmp_path: Path) -> None:
     """`time = 10:15:00` (a TOML time) means the same as `time = "10:15"`."""
     plan = load(write(tmp_path, GOOD.replace('time = "10:15"', "time = 10:15:00")))
