@@ -8,7 +8,6 @@ form and is loaded by path.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import functools
 import hashlib
 import json
@@ -166,6 +165,8 @@ def load_protocol(reference: str, *, base: Path | None = None) -> Protocol:
         if path.suffix.lower() == ".json":
             return _plan_definition(path)
         return protocol_from_toml(load_toml(path, what="plan.protocol"), str(path))
+    import difflib  # only for a suggestion in an error message
+
     close = difflib.get_close_matches(reference, list(known), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise UnknownProtocolError(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import difflib
 import enum
 import hashlib
 import json
@@ -742,6 +741,8 @@ def _check_translation(
             continue  # checked when it was given; in_language uses it only while current
         where = f"translations.{tag}.{key}"
         if key not in english:
+            import difflib  # only for a suggestion in an error message
+
             close = difflib.get_close_matches(key, list(english), n=1, cutoff=0.6)
             hint = (
                 f"did you mean {close[0]!r}?"

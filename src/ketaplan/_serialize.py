@@ -22,7 +22,6 @@ from __future__ import annotations
 import collections.abc
 import datetime as dt
 import decimal
-import difflib
 import enum
 import functools
 import json
@@ -952,6 +951,8 @@ def _path(parts: _Path) -> str:
 
 
 def _valid_keys(key: str, allowed: collections.abc.Sequence[str]) -> str:
+    import difflib  # only for a suggestion in an error message
+
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
     if close:
         return f"did you mean {close[0]!r}?"

@@ -12,13 +12,15 @@ import enum
 import functools
 import re
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import attrs
-from dateutil.relativedelta import relativedelta
 
 from ._values import pattern
 from .exceptions import SpecError
+
+if TYPE_CHECKING:
+    from dateutil.relativedelta import relativedelta
 
 __all__ = [
     "DurationRange",
@@ -105,6 +107,8 @@ class Interval:
 
 @functools.lru_cache(maxsize=64)
 def _months(amount: int) -> relativedelta:
+    from dateutil.relativedelta import relativedelta  # for intervals in months only
+
     return relativedelta(months=amount)
 
 
