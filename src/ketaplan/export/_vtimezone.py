@@ -31,7 +31,6 @@ import calendar
 import datetime as dt
 import functools
 import hashlib
-import re
 from collections.abc import Iterable, Iterator
 from typing import Literal, NamedTuple
 from zoneinfo import _common as _tzif  # the TZif reader behind zoneinfo.ZoneInfo
@@ -40,6 +39,7 @@ from zoneinfo import _tzpath
 import icalendar
 
 from .._cache import json_cached
+from .._values import pattern
 
 __all__ = ["vtimezone", "vtimezone_bytes"]
 
@@ -489,7 +489,7 @@ _OFFSET = r"(?P<{0}>[+-]?\d{{1,3}}(?::\d{{1,2}}){{0,2}})"
 _WHEN = (
     r"(?P<{0}>(?:M\d{{1,2}}\.\d\.\d|J\d{{1,3}}|\d{{1,3}})(?:/[+-]?\d{{1,3}}(?::\d{{1,2}}){{0,2}})?)"
 )
-_POSIX = re.compile(
+_POSIX = pattern(  # compiled for a zone not in the cache folder
     "^"
     + _NAME.format("std")
     + _OFFSET.format("std_offset")
@@ -507,7 +507,7 @@ _POSIX = re.compile(
 
 def _parse_rule(text: str) -> _Rule:
     """A POSIX TZ string (POSIX.1-2017, 8.3, with the RFC 8536 extensions tzdata uses)."""
-    match = _POSIX.match(text)
+    match = _POSIX().match(text)
     if match is None:
         raise ValueError(f"unsupported POSIX TZ string {text!r}")
     std_name = match["stdq"] or match["std"]
