@@ -271,3 +271,30 @@ def test_a_value_that_cannot_be_kept_is_computed_each_time(
         assert callable(_cache.pickled_cached("values", "key", compute))
     assert 2 == len(calls)
     assert [] == list((tmp_path / "ketaplan" / "values").iterdir())
+
+
+@pytest.mark.usefixtures("fresh_builtins")
+def test_protocols_kept_by_an_earlier_state_of_ketaplan_are_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keeping the protocols for a new state of ketaplan's code removes what an earlier one
+    kept, so the folder does not grow with each upgrade; the other caches stay, and a link
+    among them is removed without touching what it points to."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    root = tmp_path / "ketaplan"
+    older = root / "protocols-0123456789abcdef"
+    older.mkdir(parents=True)
+    (older / "kept.pickle").write_bytes(b"an earlier state")
+    other = root / "data-0.0.1-py3.11"
+    other.mkdir()
+    (other / "routes.toml-0.json").write_text("{}", encoding="utf-8")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious").write_text("keep", encoding="utf-8")
+    (root / "protocols-link").symlink_to(outside, target_is_directory=True)
+    assert "im-kap" == ketaplan.load_protocol("im-kap").name
+    (kept,) = root.glob("protocols-*")
+    assert [kept.name] == [p.name for p in root.iterdir() if p.name.startswith("protocols-")]
+    assert 1 == len(list(kept.iterdir()))
+    assert other.is_dir()
+    assert "keep" == (outside / "precious").read_text(encoding="utf-8")

@@ -229,8 +229,10 @@ def test_the_definition_is_kept_for_the_next_process(
 ) -> None:
     """A new process finds the definition of a plan under the zone's current rule in the
     user's private cache folder, without reading the zone's changes again; a plan before
-    the rule, and a zone file that changed, are worked out from the zone as before."""
+    the rule, and a zone file that changed, are worked out from the zone as before. What an
+    earlier state of ketaplan kept is removed."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    (tmp_path / "ketaplan" / "vtimezone-0123456789abcdef").mkdir(parents=True)
     _vtimezone.clear_cache()
     expected = _vtimezone.vtimezone_bytes(
         "America/Toronto", dt.date(2027, 1, 4), dt.date(2027, 12, 31)

@@ -25,6 +25,7 @@ import math
 import os
 import pickle
 import re
+import shutil
 import stat
 import sys
 import tempfile
@@ -38,15 +39,24 @@ __all__ = ["cache_folder", "holidays_cached", "json_cached", "parsed_cached", "p
 _CODE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,10})?")
 
 
-def cache_folder(name: str) -> Path | None:
-    """The private cache folder ``name`` (created 0700), or ``None`` when none can be had."""
+def cache_folder(name: str, *, replaces: str = "") -> Path | None:
+    """The private cache folder ``name`` (created 0700), or ``None`` when none can be had.
+
+    With ``replaces``, the folders whose names start with it hold what an earlier state of
+    the code kept (``name`` starts with it too): making ``name`` removes them, so that
+    they do not pile up with each upgrade.
+    """
     base = os.environ.get("XDG_CACHE_HOME", "")
     try:
         root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
         folder = root / "ketaplan" / name
         root.mkdir(parents=True, exist_ok=True)
         folder.parent.mkdir(mode=0o700, exist_ok=True)
-        folder.mkdir(mode=0o700, exist_ok=True)
+        try:
+            folder.mkdir(mode=0o700)
+            made = True
+        except FileExistsError:
+            made = False
         info = folder.stat()
         parent = folder.parent.stat()
     except (OSError, RuntimeError):  # RuntimeError: no home folder
@@ -56,7 +66,22 @@ def cache_folder(name: str) -> Path | None:
             return None
         if hasattr(os, "getuid") and held.st_uid != os.getuid():
             return None
+    if made and replaces:
+        _remove_older(folder, replaces)
     return folder
+
+
+def _remove_older(folder: Path, replaces: str) -> None:
+    """Remove the folders beside ``folder`` whose names start with ``replaces``."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder.parent):
+            if not entry.name.startswith(replaces) or entry.name == folder.name:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:  # a link is removed, never followed
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
 
 @functools.cache
@@ -104,14 +129,18 @@ def holidays_cached(
 
 
 def json_cached(
-    folder_name: str, key: str, compute: Callable[[], dict[str, Any]]
+    folder_name: str, key: str, compute: Callable[[], dict[str, Any]], *, replaces: str = ""
 ) -> dict[str, Any]:
     """``compute()``, a JSON object that depends on ``key`` alone: from the cache folder
     ``folder_name`` when it was kept for the same ``key`` before, else computed and kept
     for the next process. The caller checks the shape of what comes back (a damaged file
     that is still JSON is returned as it is) and names the folder after everything else
     the value depends on, such as the versions of the code that computes it."""
-    folder = cache_folder(folder_name) if re.fullmatch(r"[\w.-]+", folder_name) else None
+    folder = (
+        cache_folder(folder_name, replaces=replaces)
+        if re.fullmatch(r"[\w.-]+", folder_name)
+        else None
+    )
     if folder is None:
         return compute()
     file = f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
@@ -126,7 +155,9 @@ def json_cached(
     return data
 
 
-def pickled_cached(folder_name: str, key: str, compute: Callable[[], object]) -> object:
+def pickled_cached(
+    folder_name: str, key: str, compute: Callable[[], object], *, replaces: str = ""
+) -> object:
     """``compute()``, a value built of ketaplan's own classes that depends on ``key`` alone:
     from the cache folder ``folder_name`` when it was kept for the same ``key`` before,
     else computed and kept (pickled) for the next process. ``folder_name`` names what the
@@ -134,7 +165,11 @@ def pickled_cached(folder_name: str, key: str, compute: Callable[[], object]) ->
     the caller checks the type of what comes back. Only a folder of this user's that nobody
     else can write is read: loading a pickle runs the code it names, as loading a
     template's compiled code does."""
-    folder = cache_folder(folder_name) if re.fullmatch(r"[\w.-]+", folder_name) else None
+    folder = (
+        cache_folder(folder_name, replaces=replaces)
+        if re.fullmatch(r"[\w.-]+", folder_name)
+        else None
+    )
     if folder is None:
         return compute()
     digest = hashlib.sha256(key.encode()).hexdigest()

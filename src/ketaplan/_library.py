@@ -111,7 +111,7 @@ def _builtin(name: str) -> Protocol:
         return _built(name)
     texts = [_data(file).read_bytes() for file in (f"protocols/{name}.toml", "routes.toml")]
     key = "\n".join([name, *(hashlib.sha256(text).hexdigest() for text in texts)])
-    kept = pickled_cached(folder, key, lambda: _built(name))
+    kept = pickled_cached(folder, key, lambda: _built(name), replaces="protocols-")
     if isinstance(kept, Protocol) and kept.name == name:
         return kept
     return _built(name)  # pragma: no cover - a file in the cache folder that is not one

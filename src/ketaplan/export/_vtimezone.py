@@ -213,7 +213,11 @@ def _kept(key: str) -> tuple[int, bytes] | None:
             return {"era": zone.era, "component": None}
         return {"era": zone.era, "component": _component(key, (), True, ()).decode("utf-8")}
 
-    data = json_cached(folder, f"{key}\n{digest}", compute) if folder else compute()
+    data = (
+        json_cached(folder, f"{key}\n{digest}", compute, replaces="vtimezone-")
+        if folder
+        else compute()
+    )
     era, component = data.get("era"), data.get("component")
     if type(era) is not int or not isinstance(component, str):
         return None
