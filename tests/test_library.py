@@ -298,3 +298,25 @@ def test_protocols_kept_by_an_earlier_state_of_ketaplan_are_removed(
     assert 1 == len(list(kept.iterdir()))
     assert other.is_dir()
     assert "keep" == (outside / "precious").read_text(encoding="utf-8")
+
+
+def test_a_cache_folder_others_can_write_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache folder that others can write to is not used (what is kept there may be loaded
+    as code); nor is any when the ketaplan folder above them is such a folder: the protocol
+    is then read from its file and nothing is kept."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert _cache.cache_folder("protocols-x") is not None
+    (tmp_path / "ketaplan" / "protocols-x").chmod(0o777)
+    assert _cache.cache_folder("protocols-x") is None
+    assert _cache.cache_folder("protocols-y") is not None
+    (tmp_path / "ketaplan").chmod(0o777)
+    assert _cache.cache_folder("protocols-y") is None
+    assert _cache.cache_folder("protocols-z") is None
+    _library._builtin.cache_clear()
+    try:
+        assert _library._built("im-kap") == ketaplan.load_protocol("im-kap")
+    finally:
+        _library._builtin.cache_clear()
+    assert [] == list(tmp_path.glob("ketaplan/protocols-*/*"))

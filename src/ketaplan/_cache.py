@@ -50,15 +50,18 @@ def cache_folder(name: str, *, replaces: str = "") -> Path | None:
     try:
         root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
         folder = root / "ketaplan" / name
-        root.mkdir(parents=True, exist_ok=True)
-        folder.parent.mkdir(mode=0o700, exist_ok=True)
-        try:
-            folder.mkdir(mode=0o700)
-            made = True
-        except FileExistsError:
-            made = False
-        info = folder.stat()
-        parent = folder.parent.stat()
+        made = False
+        try:  # made before, as it mostly is: two looks instead of three attempts to make it
+            info, parent = folder.stat(), folder.parent.stat()
+        except FileNotFoundError:
+            root.mkdir(parents=True, exist_ok=True)
+            folder.parent.mkdir(mode=0o700, exist_ok=True)
+            try:
+                folder.mkdir(mode=0o700)
+                made = True
+            except FileExistsError:
+                pass
+            info, parent = folder.stat(), folder.parent.stat()
     except (OSError, RuntimeError):  # RuntimeError: no home folder
         return None
     for held in (info, parent):
