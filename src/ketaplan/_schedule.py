@@ -26,7 +26,6 @@ import datetime as dt
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import NamedTuple
 
 import attrs
 
@@ -104,20 +103,31 @@ def schedule(
     ).run()
 
 
-# The search's own records are NamedTuples and plain classes with slots: cheap to make
-# in the search's inner loops, and to define when the package is imported.
+# The search's own records are plain classes with slots: cheap to make in the search's
+# inner loops, and to define when the package is imported (a NamedTuple class costs
+# ten times as much to define).
 
 
-class _Window(NamedTuple):
+class _Window:
     """Where one dosing session of a phase may go: ``planned``, or from ``low`` to ``high``."""
 
-    planned: dt.date
-    low: dt.date
-    high: dt.date
-    #: The phase's rule in words, made only when a session cannot keep it.
-    rule: Callable[[], str]
-    #: A day the phase's own rule (a per-week cap) rules out, with why.
-    extra: Callable[[dt.date], str | None] | None = None
+    __slots__ = ("extra", "high", "low", "planned", "rule")
+
+    def __init__(
+        self,
+        planned: dt.date,
+        low: dt.date,
+        high: dt.date,
+        rule: Callable[[], str],
+        extra: Callable[[dt.date], str | None] | None = None,
+    ) -> None:
+        self.planned = planned
+        self.low = low
+        self.high = high
+        #: The phase's rule in words, made only when a session cannot keep it.
+        self.rule = rule
+        #: A day the phase's own rule (a per-week cap) rules out, with why.
+        self.extra = extra
 
 
 class _Step:
@@ -1069,7 +1079,7 @@ class _PhaseSearch:
                 return "the next phase does not fit after it"
             return extra(day) if extra is not None else None
 
-        return window._replace(extra=kept_free)
+        return _Window(window.planned, window.low, window.high, window.rule, kept_free)
 
     def _cadence_window(self, index: int) -> _Window | None:
         s = self.s
@@ -1372,14 +1382,22 @@ REACH_DAYS = 60
 IN_TURN_BUDGET = 20_000
 
 
-class InTurn(NamedTuple):
+class InTurn:
     """One session to lay again: ``session`` as it is, to start at wall-clock ``time``
     on the ``planned`` day, or the day ``planned`` gives from the day the session
     before it took (``None`` for the first)."""
 
-    session: Session
-    time: dt.time
-    planned: dt.date | Callable[[dt.date | None], dt.date]
+    __slots__ = ("planned", "session", "time")
+
+    def __init__(
+        self,
+        session: Session,
+        time: dt.time,
+        planned: dt.date | Callable[[dt.date | None], dt.date],
+    ) -> None:
+        self.session = session
+        self.time = time
+        self.planned = planned
 
 
 def lay_in_turn(rules: Rules, placed: Iterable[Session], steps: Sequence[InTurn]) -> list[Session]:
