@@ -74,6 +74,20 @@ def test_import_ketaplan_leaves_out_what_only_some_commands_need() -> None:
     assert [] == [name for name in LAZY if name in imported]
 
 
+ONLY_SOME_BUILDS = ["difflib", "importlib.resources", "signal", "dateutil.relativedelta"]
+
+
+def test_a_build_leaves_out_what_only_errors_and_other_commands_need(tmp_path: Path) -> None:
+    """`ketaplan build` of a plan file writes its files without importing difflib (it
+    suggests names in error messages), importlib.resources (the demo's plan), signal (a
+    closed pipe's exit status) or dateutil's relativedelta (intervals in months)."""
+    out = tmp_path / "out"
+    code = f"from ketaplan._cli import main; main(['build', {str(EXAMPLES / 'iv-induction.toml')!r}, '--out', {str(out)!r}])"
+    imported = _imported(code)
+    assert (out / "lakeside-iv-0107.ics").is_file()
+    assert [] == [name for name in ONLY_SOME_BUILDS if name in imported]
+
+
 def test_lazy_public_names_are_the_same_objects() -> None:
     """The names ketaplan loads on first use are the functions of their modules."""
     from ketaplan._publish import publish

@@ -47,7 +47,7 @@ DEFAULT = "en"
 #: The gettext domain of ketaplan's catalogues.
 DOMAIN = "messages"
 #: Where the catalogues are: ``<language>/LC_MESSAGES/messages.po`` (and ``.mo``).
-LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+LOCALE_DIR = Path(__file__).parent / "locale"
 
 _MONTHS = (
     "January",
