@@ -211,6 +211,12 @@ BAD = [
         id="unsafe-id",
     ),
     pytest.param(
+        'id = "lakeside-0042"',
+        'id = "lakeside-0042\\n"',
+        "plan.id: got 'lakeside-0042\\n'; use 1 to 64 letters",
+        id="id-ending-in-a-line-break",
+    ),
+    pytest.param(
         'min_gap = "48 h"',
         'min_gap = "two days"',
         "clinic.min_gap: got 'two days'; expected days, hours and/or minutes",

@@ -63,7 +63,7 @@ MANIFEST = ".ketaplan-batch.json"
 MAX_CSV_BYTES = 20_000_000
 #: The most patient rows a CSV may hold.
 MAX_ROWS = 100_000
-_PLAN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_PLAN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _TEMPORARY = re.compile(r"^\.(?P<id>.+)\.tmp-(?P<pid>\d+)$")
 _MANIFEST_FORMAT = "ketaplan.batch"
 

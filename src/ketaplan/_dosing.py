@@ -37,7 +37,7 @@ _UNIT_ALIASES = {
 # an exponent) and the rest, the unit; the number must then be plain.
 _ENTRY = pattern(r"([+-]?[0-9.,_]*(?:[eE][+-]?[0-9]+)?)\s*(.*)", re.DOTALL)
 _PLAIN = pattern(r"[0-9]+(?:\.[0-9]+)?")
-_NAME = pattern(r"^[a-z][a-z0-9_]*$")
+_NAME = pattern(r"^[a-z][a-z0-9_]*\Z")
 
 #: The most digits an entry may have before the point, whatever its unit.
 MAX_WHOLE_DIGITS = 6

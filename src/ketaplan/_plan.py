@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 Privacy = Literal["minimal", "standard", "full"]
-_PLAN_ID = pattern(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_PLAN_ID = pattern(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 
 @attrs.frozen

@@ -110,7 +110,7 @@ _CADENCE_KEYS = {
     "offsets": ("offsets",),
 }
 _CADENCE = "expected an object with one of the keys per_week, every, taper or offsets"
-_NUMBER = pattern(r"^[0-9]{1,30}(?:\.[0-9]{1,30})?$")
+_NUMBER = pattern(r"^[0-9]{1,30}(?:\.[0-9]{1,30})?\Z")
 _LONGEST_FORM = 64
 _NUMBERISH = pattern(
     r"^\s*(?:[-+]?[0-9.,_]+(?:[eE][-+]?[0-9]+)?|true|false|yes|no|on|off)\s*$", re.I
