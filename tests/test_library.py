@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import ketaplan
-from ketaplan import _cache, _library
+from ketaplan import _cache
 
 DATA = Path(ketaplan.__file__).parent / "data"
 NAMES = ["esketamine-nasal", "im-kap", "iv-induction", "oral-sublingual"]
@@ -202,121 +202,23 @@ def test_a_damaged_or_unusable_data_cache_only_means_parsing_again(
     assert 9 == len(calls)
 
 
-def _not_read_again(data: dict[str, Any], origin: str) -> ketaplan.Protocol:
-    raise AssertionError(f"{origin} was read again")
-
-
-@pytest.fixture
-def fresh_builtins() -> Iterator[None]:
-    """The built-in protocols forgotten before and after the test, as in a new process."""
-    _library._builtin.cache_clear()
-    yield
-    _library._builtin.cache_clear()
-
-
-@pytest.mark.usefixtures("fresh_builtins")
-def test_a_builtin_protocol_is_kept_built_for_the_next_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A built-in protocol read in one process is found built, and equal, in the user's
-    private cache folder by the next, which does not read its file again."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    expected = _library._built("im-kap")
-    assert expected == ketaplan.load_protocol("im-kap")
-    (folder,) = (tmp_path / "ketaplan").glob("protocols-*")
-    assert 0o700 == folder.stat().st_mode & 0o777
-    assert 1 == len(list(folder.iterdir()))
-    _library._builtin.cache_clear()
-    monkeypatch.setattr(_library, "protocol_from_toml", _not_read_again)
-    assert expected == ketaplan.load_protocol("im-kap")
-    with pytest.raises(AssertionError, match=r"protocol iv-induction\.toml was read again"):
-        ketaplan.load_protocol("iv-induction")
-
-
-@pytest.mark.usefixtures("fresh_builtins")
-@pytest.mark.parametrize("damaged", [b"", b"not a pickle", b"DIGEST\nnot a pickle", b"DIGEST\n"])
-def test_a_damaged_or_unusable_protocol_cache_only_means_reading_the_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damaged: bytes
-) -> None:
-    """A kept protocol that is not what ketaplan wrote is read from its file again and kept
-    anew; a cache folder that cannot be made means reading the file each time."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    expected = _library._built("oral-sublingual")
-    assert expected == ketaplan.load_protocol("oral-sublingual")
-    (stored,) = tmp_path.glob("ketaplan/protocols-*/*.pickle")
-    digest = stored.read_bytes().partition(b"\n")[0]
-    stored.write_bytes(damaged.replace(b"DIGEST", digest))
-    _library._builtin.cache_clear()
-    assert expected == ketaplan.load_protocol("oral-sublingual")
-    assert stored.read_bytes().startswith(digest + b"\n\x80")
-    blocked = tmp_path / "blocked"
-    blocked.write_text("not a folder", encoding="utf-8")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
-    _library._builtin.cache_clear()
-    assert expected == ketaplan.load_protocol("oral-sublingual")
-
-
-def test_a_value_that_cannot_be_kept_is_computed_each_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A value pickle cannot hold is returned as computed, and nothing is kept."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    calls: list[int] = []
-
-    def compute() -> object:
-        calls.append(1)
-        return lambda: None
-
-    for _ in range(2):
-        assert callable(_cache.pickled_cached("values", "key", compute))
-    assert 2 == len(calls)
-    assert [] == list((tmp_path / "ketaplan" / "values").iterdir())
-
-
-@pytest.mark.usefixtures("fresh_builtins")
-def test_protocols_kept_by_an_earlier_state_of_ketaplan_are_removed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Keeping the protocols for a new state of ketaplan's code removes what an earlier one
-    kept, so the folder does not grow with each upgrade; the other caches stay, and a link
-    among them is removed without touching what it points to."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    root = tmp_path / "ketaplan"
-    older = root / "protocols-0123456789abcdef"
-    older.mkdir(parents=True)
-    (older / "kept.pickle").write_bytes(b"an earlier state")
-    other = root / "data-0.0.1-py3.11"
-    other.mkdir()
-    (other / "routes.toml-0.json").write_text("{}", encoding="utf-8")
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (outside / "precious").write_text("keep", encoding="utf-8")
-    (root / "protocols-link").symlink_to(outside, target_is_directory=True)
-    assert "im-kap" == ketaplan.load_protocol("im-kap").name
-    (kept,) = root.glob("protocols-*")
-    assert [kept.name] == [p.name for p in root.iterdir() if p.name.startswith("protocols-")]
-    assert 1 == len(list(kept.iterdir()))
-    assert other.is_dir()
-    assert "keep" == (outside / "precious").read_text(encoding="utf-8")
-
-
 def test_a_cache_folder_others_can_write_is_not_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A cache folder that others can write to is not used (what is kept there may be loaded
-    as code); nor is any when the ketaplan folder above them is such a folder: the protocol
-    is then read from its file and nothing is kept."""
+    as code); nor is any when the ketaplan folder above them is such a folder: the file is
+    then parsed and nothing is kept."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert _cache.cache_folder("protocols-x") is not None
-    (tmp_path / "ketaplan" / "protocols-x").chmod(0o777)
-    assert _cache.cache_folder("protocols-x") is None
-    assert _cache.cache_folder("protocols-y") is not None
+    assert _cache.cache_folder("kept-x") is not None
+    (tmp_path / "ketaplan" / "kept-x").chmod(0o777)
+    assert _cache.cache_folder("kept-x") is None
+    assert _cache.cache_folder("kept-y") is not None
     (tmp_path / "ketaplan").chmod(0o777)
-    assert _cache.cache_folder("protocols-y") is None
-    assert _cache.cache_folder("protocols-z") is None
-    _library._builtin.cache_clear()
-    try:
-        assert _library._built("im-kap") == ketaplan.load_protocol("im-kap")
-    finally:
-        _library._builtin.cache_clear()
-    assert [] == list(tmp_path.glob("ketaplan/protocols-*/*"))
+    assert _cache.cache_folder("kept-y") is None
+    assert _cache.cache_folder("kept-z") is None
+    text = (DATA / "routes.toml").read_text(encoding="utf-8")
+    calls: list[str] = []
+    for _ in range(2):
+        assert tomllib.loads(text) == _cache.parsed_cached("routes.toml", text, _counting(calls))
+    assert 2 == len(calls)
+    assert [] == list(tmp_path.glob("ketaplan/data-*/*"))

@@ -4,9 +4,8 @@ A build starts in a new process each time, and some of its inputs cost more
 to compute than the build itself: a country's statutory holidays (the
 ``holidays`` package loads every country's calendar to find one), the
 compiled document templates, the parsed built-in protocol and route files
-(TOML is slow to read, JSON fast), the built-in protocols built from them
-(pickled) and each time zone's VTIMEZONE (worked out from every change in its
-tzdata file). All are kept in ``$XDG_CACHE_HOME/ketaplan``
+(TOML is slow to read, JSON fast) and each time zone's VTIMEZONE (worked out
+from every change in its tzdata file). All are kept in ``$XDG_CACHE_HOME/ketaplan``
 (``~/.cache/ketaplan`` by default), in a folder of this user's that nobody
 else can write. Anything wrong with the cache (no home folder, a read-only
 disk, a damaged file) only means the value is computed again: a cache never
@@ -23,7 +22,6 @@ import importlib.util
 import json
 import math
 import os
-import pickle
 import re
 import shutil
 import stat
@@ -33,7 +31,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_folder", "holidays_cached", "json_cached", "parsed_cached", "pickled_cached"]
+__all__ = ["cache_folder", "holidays_cached", "json_cached", "parsed_cached"]
 
 #: A calendar code safe to name a file by (anything else is computed, never cached).
 _CODE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,10})?")
@@ -156,39 +154,6 @@ def json_cached(
     data = compute()
     _write(folder, file, json.dumps({"key": key, "data": data}))
     return data
-
-
-def pickled_cached(
-    folder_name: str, key: str, compute: Callable[[], object], *, replaces: str = ""
-) -> object:
-    """``compute()``, a value built of ketaplan's own classes that depends on ``key`` alone:
-    from the cache folder ``folder_name`` when it was kept for the same ``key`` before,
-    else computed and kept (pickled) for the next process. ``folder_name`` names what the
-    value depends on besides, such as the code that makes it and that defines its classes;
-    the caller checks the type of what comes back. Only a folder of this user's that nobody
-    else can write is read: loading a pickle runs the code it names, as loading a
-    template's compiled code does."""
-    folder = (
-        cache_folder(folder_name, replaces=replaces)
-        if re.fullmatch(r"[\w.-]+", folder_name)
-        else None
-    )
-    if folder is None:
-        return compute()
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    file = folder / f"{digest[:32]}.pickle"
-    with contextlib.suppress(Exception):  # unreadable, damaged, or of classes since changed
-        stored = file.read_bytes()
-        if stored.startswith(digest.encode() + b"\n"):
-            return pickle.loads(stored[len(digest) + 1 :])  # a private folder: see above
-        # Otherwise damaged, or not what ketaplan wrote: computed again and rewritten.
-    value = compute()
-    try:
-        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except (pickle.PicklingError, TypeError, AttributeError):
-        return value
-    _write_bytes(folder, file.name, digest.encode() + b"\n" + data)
-    return value
 
 
 def _write(folder: Path, name: str, text: str) -> None:

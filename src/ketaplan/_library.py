@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import json
-import os
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import attrs
 
-from ._cache import parsed_cached, pickled_cached
+from ._cache import parsed_cached
 from ._dosing import Derived, DoseField
 from ._protocol import (
     AssessmentRule,
@@ -104,46 +101,12 @@ def _builtin_names() -> tuple[str, ...]:
 
 @functools.cache
 def _builtin(name: str) -> Protocol:
-    """The built-in protocol ``name``, read from its own file only (a plan needs one); kept
-    built in the cache folder for the next process, keyed by its file and the routes file."""
-    folder = _code_release()
-    if folder is None:
-        return _built(name)
-    texts = [_data(file).read_bytes() for file in (f"protocols/{name}.toml", "routes.toml")]
-    key = "\n".join([name, *(hashlib.sha256(text).hexdigest() for text in texts)])
-    kept = pickled_cached(folder, key, lambda: _built(name), replaces="protocols-")
-    if isinstance(kept, Protocol) and kept.name == name:
-        return kept
-    return _built(name)  # pragma: no cover - a file in the cache folder that is not one
-
-
-def _built(name: str) -> Protocol:
-    """The built-in protocol ``name``, read from its file."""
+    """The built-in protocol ``name``, read from its own file only (a plan needs one)."""
     data = _parsed(f"protocols/{name}.toml")
     protocol = protocol_from_toml(data, f"protocol {name}.toml")
     if protocol.name != name:  # pragma: no cover - the package's own files
         raise SpecError("protocol.name", protocol.name, f"the file {name}.toml names it {name!r}")
     return protocol
-
-
-@functools.cache
-def _code_release() -> str | None:
-    """The name of the cache folder for built protocols: one for each state of ketaplan's
-    code (the protocol classes and what reads the files), told by where its modules are,
-    their sizes and when they were written, and for each Python version."""
-    from . import __version__  # the package has finished importing by the time of a build
-
-    package = Path(__file__).parent
-    try:
-        marks = sorted(
-            (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
-            for entry in os.scandir(package)
-            if entry.name.endswith(".py")
-        )
-    except OSError:
-        return None
-    state = repr((__version__, sys.version_info[:2], str(package), marks))
-    return f"protocols-{hashlib.sha256(state.encode()).hexdigest()[:16]}"
 
 
 def builtin_protocols() -> dict[str, Protocol]:
