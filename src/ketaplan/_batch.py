@@ -51,6 +51,7 @@ from ._plan import Plan
 from ._planfile import _plan, load_plan
 from ._reader import MAX_FILE_BYTES, Table, load_toml, read_file
 from ._serialize import MAX_BYTES
+from ._store import _sync_folder as _sync
 from ._store import plan_lock, read_saved, write_files
 from ._write import _settle, render_outputs, write_outputs
 from .exceptions import NOT_SHOWN, ConflictError, KetaplanError, ScheduleError, SpecError
@@ -580,14 +581,6 @@ def intact(folder: Path, digest: str) -> bool:
     except (OSError, ValueError, KeyError, TypeError):
         return False
     return True
-
-
-def _sync(folder: Path) -> None:
-    handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
 
 
 def _message(error: KetaplanError, cells: Sequence[tuple[str, str]]) -> str:

@@ -144,7 +144,18 @@ def json_cached(
     )
     if folder is None:
         return compute()
-    file = f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+    return _kept(folder, f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json", key, compute)
+
+
+def _kept(
+    folder: Path,
+    file: str,
+    key: str,
+    compute: Callable[[], dict[str, Any]],
+    keep: Callable[[dict[str, Any]], bool] = lambda data: True,
+) -> dict[str, Any]:
+    """The JSON object kept in ``folder / file`` for ``key``, else ``compute()``, kept there
+    for the next process when ``keep`` says it may be."""
     with contextlib.suppress(OSError, ValueError, TypeError, LookupError):
         stored = json.loads((folder / file).read_bytes())
         if stored["key"] == key and isinstance(stored["data"], dict):
@@ -152,7 +163,8 @@ def json_cached(
             return kept
         # Otherwise damaged, or not what ketaplan wrote: computed again and rewritten.
     data = compute()
-    _write(folder, file, json.dumps({"key": key, "data": data}))
+    if keep(data):
+        _write(folder, file, json.dumps({"key": key, "data": data}))
     return data
 
 
@@ -199,13 +211,4 @@ def parsed_cached(name: str, text: str, parse: Callable[[str], dict[str, Any]]) 
     if folder is None:
         return parse(text)
     file = f"{name.replace('/', '-')}-{digest}.json"
-    with contextlib.suppress(OSError, ValueError, TypeError, LookupError):
-        stored = json.loads((folder / file).read_bytes())
-        if stored["digest"] == digest and isinstance(stored["data"], dict):
-            data: dict[str, Any] = stored["data"]
-            return data
-        # Otherwise damaged, or not what ketaplan wrote: parsed again and rewritten.
-    data = parse(text)
-    if _plain(data):
-        _write(folder, file, json.dumps({"digest": digest, "data": data}))
-    return data
+    return _kept(folder, file, digest, lambda: parse(text), keep=_plain)

@@ -753,10 +753,26 @@ class _PhaseSearch:
         start, end = found
         if day == window.planned and at_preferred:
             return self._session(key, index, start, end, self.template)
-        moves = self._between(window, cursor.passed, day)
-        if not at_preferred:
-            why = cursor.preferred_reason.get(day) or "taken"
-            moves.append(Move(day, f"{s.time:%H:%M}: {why}"))
+        why = None if at_preferred else cursor.preferred_reason.get(day) or "taken"
+        return self._moved(key, index, day, (start, end), window, cursor.passed, why)
+
+    def _moved(
+        self,
+        key: str,
+        index: int,
+        day: dt.date,
+        span: tuple[dt.datetime, dt.datetime],
+        window: _Window,
+        passed: list[Move],
+        off_time: str | None,
+    ) -> Session:
+        """The session laid on ``day`` at ``span``, away from its planned day or time: each
+        day from the planned one passed over and why, and why the preferred time was not
+        taken (``off_time``) when it was not."""
+        start, end = span
+        moves = self._between(window, passed, day)
+        if off_time is not None:
+            moves.append(Move(day, f"{self.s.time:%H:%M}: {off_time}"))
         return self._session(
             key,
             index,
@@ -963,21 +979,8 @@ class _PhaseSearch:
                 start, end = slot
                 cost = (int(day != window.planned), int(not s.preferred(day)), int(time != s.time))
                 if cost[0] or cost[2]:
-                    moves = self._between(window, passed, day)
-                    if time != s.time:
-                        moves.append(Move(day, f"{s.time:%H:%M}: {first_reason or 'taken'}"))
-                    yield (
-                        self._session(
-                            key,
-                            index,
-                            start,
-                            end,
-                            self.template,
-                            planned=window.planned,
-                            moves=_first_per_day(moves),
-                        ),
-                        cost,
-                    )
+                    why = (first_reason or "taken") if time != s.time else None
+                    yield self._moved(key, index, day, (start, end), window, passed, why), cost
                 else:
                     yield self._session(key, index, start, end, self.template), cost
                 if not rules.min_gap:
